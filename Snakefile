@@ -1,0 +1,28 @@
+# CDD benchmark: raw images -> degradation -> teacher -> baselines -> samples -> metrics -> Table 1.
+# Targets and includes only; each stage lives in rules/<stage>.smk and calls one `cddbench` CLI subcommand.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/cddbench/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/teacher.smk"
+include: "rules/baselines.smk"
+include: "rules/sample.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        "results/table1.csv",
+        "results/table1.md",
+        "results/quality_gates.json",
+    default_target: True

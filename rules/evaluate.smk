@@ -1,0 +1,83 @@
+# Stage 6: metrics. Standard FID/KID/LPIPS when evaluate.weights_dir holds the weights, labelled proxies otherwise.
+
+
+rule reference_features:
+    input:
+        f"{DATA}/pairs/test",
+    output:
+        npz=f"{RESULTS}/metrics/reference.npz",
+        floor=f"{RESULTS}/metrics/reference_floor.json",
+    params:
+        cfg=cfg_json("seed", "threads", "evaluate"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/reference_features.log",
+    threads: config["threads"]
+    benchmark:
+        f"{BENCH}/reference_features.tsv"
+    shell:
+        "cddbench reference --config {params.cfg:q} --threads {threads} --test-pairs {input}"
+        " --out {output.npz} --floor {output.floor} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        samples=f"{RESULTS}/samples/{{method}}/{{steps}}/seed{{seed}}",
+        pairs=f"{DATA}/pairs/test",
+        ref=f"{RESULTS}/metrics/reference.npz",
+    output:
+        f"{RESULTS}/metrics/{{method}}/{{steps}}/seed{{seed}}.json",
+    params:
+        cfg=cfg_json("seed", "threads", "evaluate"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/evaluate_{{method}}_{{steps}}_seed{{seed}}.log",
+    threads: config["threads"]
+    benchmark:
+        f"{BENCH}/evaluate_{{method}}_{{steps}}_seed{{seed}}.tsv"
+    shell:
+        "cddbench evaluate --config {params.cfg:q} --threads {threads} --samples {input.samples}"
+        " --test-pairs {input.pairs} --reference {input.ref} --out {output} > {log} 2>&1"
+
+
+rule quality_gates:
+    input:
+        pairs=f"{DATA}/pairs/test",
+        vae=f"{MODELS}/autoencoder",
+        teacher=f"{MODELS}/teacher",
+        ref=f"{RESULTS}/metrics/reference.npz",
+        floor=f"{RESULTS}/metrics/reference_floor.json",
+        metrics=metric_files(),
+    output:
+        gates=f"{RESULTS}/quality_gates.json",
+        grid=f"{RESULTS}/figures/teacher_samples.png",
+    params:
+        cfg=cfg_json("seed", "threads", "device", "evaluate", "teacher", "sampler"),
+        metrics=f"{RESULTS}/metrics",
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/quality_gates.log",
+    threads: config["threads"]
+    benchmark:
+        f"{BENCH}/quality_gates.tsv"
+    shell:
+        "cddbench quality-gates --config {params.cfg:q} --threads {threads} --test-pairs {input.pairs}"
+        " --vae {input.vae} --teacher {input.teacher} --reference {input.ref} --metrics {params.metrics}"
+        " --out {output.gates} --grid {output.grid} > {log} 2>&1"
+
+
+rule download_metric_weights:
+    # Needs network: run once on a machine that has it, then copy the folder (offline it fails, naming the URL).
+    output:
+        directory(config["evaluate"]["weights_dir"]),
+    params:
+        cfg=cfg_json("evaluate"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/download_metric_weights.log",
+    shell:
+        "cddbench download-weights --config {params.cfg:q} > {log} 2>&1"

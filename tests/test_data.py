@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from cddbench import data, degrade
+
+SMALL = dict(source="builtin", patch_size=32, train_stride=64, test_stride=64, test_sources=["astronaut", "coffee"],
+             test_fraction=0.2, min_patch_std=4.0, max_patches_per_source=20)
+
+
+@pytest.fixture(scope="module")
+def builtin_split(tmp_path_factory):
+    out = tmp_path_factory.mktemp("patches")
+    report = data.build_patch_datasets(SMALL, 0, str(out))
+    return out, report
+
+
+def test_split_is_by_source_image(builtin_split):
+    out, report = builtin_split
+    train, test = data.load_split(str(out / "train")), data.load_split(str(out / "test"))
+    assert set(train["source"]).isdisjoint(test["source"])
+    assert set(train["group"]).isdisjoint(test["group"])
+    assert set(test["source"]) == {"astronaut", "coffee"}
+    assert len(set(train["id"])) == len(train) and len(set(test["id"])) == len(test)
+    assert report["train_patches"] == len(train) and report["test_patches"] == len(test)
+
+
+def test_stereo_pair_stays_in_one_split():
+    groups = [s.group for s in data.builtin_sources()]
+    for seed in range(20):
+        test = data.split_groups(groups, None, 0.3, seed)
+        names = {s.name for s in data.builtin_sources() if s.group in test}
+        assert ("motorcycle_left" in names) == ("motorcycle_right" in names)
+
+
+def test_seeded_fraction_split_is_reproducible_and_nonempty():
+    groups = [s.group for s in data.builtin_sources()]
+    a, b = data.split_groups(groups, None, 0.2, 3), data.split_groups(groups, None, 0.2, 3)
+    assert a == b and 0 < len(a) < len(set(groups))
+
+
+def test_unknown_test_source_is_named():
+    with pytest.raises(ValueError, match="nonexistent"):
+        data.split_groups(["a", "b"], ["nonexistent"], 0.2, 0)
+
+
+def test_folder_source_converts_and_reports(tmp_path):
+    src = tmp_path / "imgs"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(src / f"rgb{i}.png")
+    Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8)).save(src / "gray.png")
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(src / "tiny.png")
+    (src / "notes.txt").write_text("not an image")
+    cfg = dict(SMALL, source=f"folder:{src}", test_sources=[], test_fraction=0.25, train_stride=32, test_stride=32)
+    report = data.build_patch_datasets(cfg, 0, str(tmp_path / "out"))
+    skipped = {r["file"].split("/")[-1]: r["reason"] for r in report["skipped"]}
+    assert "notes.txt" in skipped and "not a readable image" in skipped["notes.txt"]
+    assert "tiny.png" in skipped and "smaller than one 32px patch" in skipped["tiny.png"]
+    assert [c["file"].split("/")[-1] for c in report["converted"]] == ["gray.png"]
+    assert report["train_patches"] + report["test_patches"] == 4 * 4
+
+
+def test_hub_source_fails_offline_with_clear_message(tmp_path):
+    cfg = dict(SMALL, source="hub:some-user/some-sr-dataset")
+    with pytest.raises(RuntimeError, match="hub:some-user/some-sr-dataset.*network"):
+        data.build_patch_datasets(cfg, 0, str(tmp_path))
+
+
+SIMPLE = dict(method="simple", blur_sigma=[0.2, 3.0], noise_sigma=[1.0, 30.0], jpeg_quality=[30, 95])
+
+
+def test_degradation_is_seeded_per_image():
+    hr = np.asarray(Image.open(data.builtin_sources()[0].path).convert("RGB"))[:32, :32]
+    a, pa = degrade.degrade(hr, 0, "img@0,0", SIMPLE)
+    b, pb = degrade.degrade(hr, 0, "img@0,0", SIMPLE)
+    c, _ = degrade.degrade(hr, 0, "img@0,32", SIMPLE)
+    d, _ = degrade.degrade(hr, 1, "img@0,0", SIMPLE)
+    assert a.shape == (8, 8, 3) and a.dtype == np.uint8
+    assert a.tobytes() == b.tobytes() and pa == pb
+    assert a.tobytes() != c.tobytes() and a.tobytes() != d.tobytes()
+
+
+def test_degradation_rejects_sizes_not_divisible_by_4():
+    with pytest.raises(ValueError, match="not divisible by 4"):
+        degrade.degrade(np.zeros((30, 32, 3), np.uint8), 0, "x", SIMPLE)

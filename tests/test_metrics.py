@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from cddbench import data, metrics
+
+ECFG = dict(metric_backend="proxy", weights_dir="", proxy_seed=0, proxy_size=64, lpips_size=64, batch_size=100)
+
+
+@pytest.fixture(scope="module")
+def hr():
+    """200 natural 32x32 patches from two shipped photographs."""
+    out = []
+    for src in data.builtin_sources()[:2]:
+        img, _ = data.load_rgb(src.path)
+        out += [p for _, _, p in data.cut_patches(img, 32, 32)][:100]
+    return np.stack(out)
+
+
+@pytest.fixture(scope="module")
+def space():
+    return metrics.FeatureSpace("proxy", ECFG), metrics.Lpips("proxy", ECFG)
+
+
+def _blur(images, s):
+    return np.stack([np.asarray(Image.fromarray(x).filter(ImageFilter.GaussianBlur(s))) for x in images])
+
+
+def _noise(images, s, seed=0):
+    n = np.random.default_rng(seed).normal(0, s, images.shape)
+    return np.clip(images + n, 0, 255).round().astype(np.uint8)
+
+
+def _all(hr, other, space):
+    fs, lp = space
+    f_ref, f = fs(hr), fs(other)
+    return {"fd": metrics.frechet_distance(f_ref, f), "kd": metrics.kernel_distance(f_ref, f, 0),
+            "lpips": lp(hr, other).mean(), "psnr": metrics.psnr(hr, other).mean(), "ssim": metrics.ssim(hr, other).mean()}
+
+
+def test_identical_sets_score_perfectly(hr, space):
+    m = _all(hr, hr, space)
+    assert abs(m["fd"]) < 1e-6 and abs(m["kd"]) < 1e-3 and m["lpips"] == 0.0
+    assert np.isinf(m["psnr"]) and m["ssim"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("degrade,levels", [(_blur, [0.7, 1.5, 3.0]), (_noise, [4.0, 12.0, 36.0])])
+def test_metrics_grow_monotonically_with_degradation(hr, space, degrade, levels):
+    ms = [_all(hr, degrade(hr, s), space) for s in levels]
+    for name in ("fd", "lpips"):
+        vals = [m[name] for m in ms]
+        assert 0 < vals[0] < vals[1] < vals[2], (name, vals)
+    for name in ("psnr", "ssim"):
+        vals = [m[name] for m in ms]
+        assert vals[0] > vals[1] > vals[2], (name, vals)
+    assert ms[0]["kd"] < ms[2]["kd"]  # KID is unbiased and noisy at small n: only the wide gap is asserted
+
+
+def test_proxy_is_deterministic(hr, space):
+    other = metrics.FeatureSpace("proxy", ECFG)
+    assert np.array_equal(space[0](hr[:20]), other(hr[:20]))
+
+
+def test_backend_resolution_names_missing_weights(tmp_path):
+    assert metrics.resolve_backend(dict(ECFG, metric_backend="auto", weights_dir=str(tmp_path))) == "proxy"
+    with pytest.raises(FileNotFoundError, match="inception-2015-12-05.pt"):
+        metrics.resolve_backend(dict(ECFG, metric_backend="standard", weights_dir=str(tmp_path)))
+    assert metrics.names("proxy").fd == "fd_proxy" and metrics.names("standard").fd == "fid"

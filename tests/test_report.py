@@ -1,0 +1,39 @@
+import math
+
+import pandas as pd
+import pytest
+
+from cddbench import report
+
+
+def _records(backend="proxy"):
+    fd = "fd_proxy" if backend == "proxy" else "fid"
+    rows = []
+    for method, steps, nfe, vals in [("ldm_sr", 200, 200, [1.0, 1.2]), ("bicubic", 0, 0, [5.0]),
+                                     ("ldm_sr", 4, 4, [3.0, 3.4])]:
+        for seed, v in enumerate(vals):
+            rows.append({"method": method, "steps": steps, "seed": seed, "nfe": nfe, "n_images": 10,
+                         "metric_backend": backend, fd: v, "psnr": 20 + v, "seconds_per_image": 0.1 * nfe})
+    return pd.DataFrame(rows)
+
+
+def test_table_aggregates_over_seeds_in_paper_order():
+    t = report.table1(_records(), {"ldm_sr": {"params_trained": 5, "params_total": 7}})
+    assert list(zip(t["method"], t["steps"])) == [("bicubic", 0), ("ldm_sr", 4), ("ldm_sr", 200)]
+    row = t.iloc[1]
+    assert row["fd_proxy_mean"] == pytest.approx(3.2) and row["fd_proxy_std"] == pytest.approx(0.2828427, rel=1e-6)
+    assert row["n_seeds"] == 2 and row["params_trained"] == 5 and row["row"] == "LDM-SR (4)"
+    assert row["paper_fid"] == 30.99 and row["paper_lpips"] == 0.3070
+    assert math.isnan(t.iloc[0]["paper_fid"]) and math.isnan(t.iloc[0]["fd_proxy_std"])
+    assert "fid_mean" not in t.columns  # a proxy never appears under the real metric's name
+
+
+def test_markdown_names_the_backend_metric():
+    md = report.to_markdown(report.table1(_records(), {}))
+    assert "fd_proxy" in md and "| fid" not in md and "3.200 ± 0.283" in md
+
+
+def test_mixed_backends_are_refused():
+    mixed = pd.concat([_records("proxy"), _records("standard")])
+    with pytest.raises(ValueError, match="mix metric backends"):
+        report.table1(mixed, {})

@@ -1,0 +1,50 @@
+"""The real DAG, run by snakemake on the smoke config in a temp folder, plus `snakemake --lint`."""
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+# shell rules call `cddbench` and `papermill`: put this interpreter's bin first, activated venv or not
+ENV = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+
+
+def _workdir(repo, tmp):
+    for name in ("Snakefile", "config.yaml", "rules", "workflow"):
+        src = os.path.join(repo, name)
+        (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, os.path.join(tmp, name))
+    shutil.copy(os.path.join(repo, "tests", "smoke.yaml"), os.path.join(tmp, "smoke.yaml"))
+    return tmp
+
+
+def test_lint_reports_no_errors(repo):
+    out = subprocess.run(SNAKEMAKE + ["--lint", "-s", f"{repo}/Snakefile", "-d", repo],
+                         capture_output=True, text=True, timeout=300, env=ENV)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+
+@pytest.mark.e2e
+def test_smoke_dag_end_to_end(repo, tmp_path):
+    wd = _workdir(repo, str(tmp_path))
+    cmd = SNAKEMAKE + ["results/table1.csv", "--cores", "2", "--configfile", "smoke.yaml"]
+    out = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, timeout=1200, env=ENV)
+    assert out.returncode == 0, out.stderr[-5000:]
+
+    table = pd.read_csv(os.path.join(wd, "results", "table1.csv"))
+    assert list(zip(table["method"], table["steps"])) == [("bicubic", 0), ("ldm_sr", 2), ("ldm_sr", 5)]
+    for col in ("fd_proxy_mean", "kd_proxy_mean", "lpips_proxy_mean", "psnr_mean", "ssim_mean",
+                "seconds_per_image_mean"):
+        assert table[col].map(math.isfinite).all(), col
+    assert (table["metric_backend"] == "proxy").all() and "fid_mean" not in table
+    assert table.loc[table["method"] == "ldm_sr", "n_seeds"].eq(2).all()
+    assert os.path.getsize(os.path.join(wd, "results", "figures", "teacher_samples.png")) > 0
+    assert os.path.isfile(os.path.join(wd, "results", "notebooks", "table1.ipynb"))
+
+    # A finished DAG plans nothing on a rerun.
+    again = subprocess.run(SNAKEMAKE + ["-n", "results/table1.csv", "--cores", "2", "--configfile", "smoke.yaml"],
+                           cwd=wd, capture_output=True, text=True, timeout=300, env=ENV)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

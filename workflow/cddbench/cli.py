@@ -1,0 +1,113 @@
+"""Entry points the Snakemake rules call (one subcommand per rule); each works by hand too:
+``cddbench sample --config config.yaml --method ldm_sr --steps 4 --seed 0 ...``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="config YAML file, or the inline JSON a rule passes")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="cddbench", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def cmd(name, *args):
+        p = sub.add_parser(name)
+        _common(p)
+        for a in args:
+            p.add_argument(f"--{a}", required=True)
+        return p
+
+    cmd("patches", "out")
+    cmd("degrade", "patches", "out")
+    cmd("autoencoder", "train", "out", "log")
+    cmd("teacher", "train", "vae", "out", "log")
+    cmd("train", "method", "train-pairs", "vae", "teacher", "out", "log")
+    cmd("sample", "method", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out")
+    cmd("reference", "test-pairs", "out", "floor")
+    cmd("evaluate", "samples", "test-pairs", "reference", "out")
+    cmd("quality-gates", "test-pairs", "vae", "teacher", "reference", "metrics", "out", "grid")
+    cmd("download-weights")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import torch
+
+    from cddbench import config as config_mod
+
+    cfg = config_mod.load(args.config)
+    torch.set_num_threads(args.threads or cfg.get("threads", 1))
+    result = _dispatch(args, cfg)
+    if result is not None:
+        print(json.dumps(result, indent=1, default=str))
+    return 0
+
+
+def _context(args, cfg):
+    from cddbench import config as config_mod
+    from cddbench.methods import Context
+
+    return Context(cfg=cfg, train_pairs=getattr(args, "train_pairs", ""), vae_dir=args.vae,
+                   teacher_dir=args.teacher, device=config_mod.device(cfg))
+
+
+def _dispatch(args, cfg):
+    c = args.command
+    if c == "patches":
+        from cddbench.data import build_patch_datasets
+
+        report = build_patch_datasets(cfg["data"], cfg["seed"], args.out)
+        return {k: report[k] for k in ("train_patches", "test_patches", "train_sources", "test_sources")}
+    if c == "degrade":
+        from cddbench.degrade import build_pairs
+
+        return {"pairs": build_pairs(args.patches, args.out, cfg["seed"], cfg["degradation"])}
+    if c == "autoencoder":
+        from cddbench.pretrain import train_autoencoder
+
+        return train_autoencoder(cfg, args.train, args.out, args.log)
+    if c == "teacher":
+        from cddbench.pretrain import train_teacher
+
+        return train_teacher(cfg, args.train, args.vae, args.out, args.log)
+    if c == "train":
+        from cddbench import methods
+
+        return methods.get(args.method).train(_context(args, cfg), args.out, args.log)
+    if c == "sample":
+        from cddbench import sample
+
+        model = None if args.model == "-" else args.model
+        return sample.run(_context(args, cfg), args.method, int(args.steps), int(args.seed), args.test_pairs,
+                          model, args.out, cfg["evaluate"]["batch_size"])
+    if c == "reference":
+        from cddbench.evaluate import reference
+
+        floor = reference(cfg, args.test_pairs, args.out)
+        with open(args.floor, "w") as f:
+            json.dump(floor, f, indent=1)
+        return floor
+    if c == "evaluate":
+        from cddbench.evaluate import evaluate_folder
+
+        return evaluate_folder(cfg, args.samples, args.test_pairs, args.reference, args.out)
+    if c == "quality-gates":
+        from cddbench.quality import quality_gates
+
+        return quality_gates(_context(args, cfg), args.test_pairs, args.reference, args.metrics, args.out, args.grid)
+    if c == "download-weights":
+        from cddbench.metrics import download_weights
+
+        return download_weights(cfg["evaluate"]["weights_dir"])
+    raise AssertionError(c)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Image sources -> HR patches -> train/test split by source image -> HF datasets on disk.
+
+Three kinds of source (config ``data.source``):
+  ``builtin``          natural photographs that ship inside installed wheels (offline; the default)
+  ``folder:/path``     every image file in a local folder (one source image per file)
+  ``hub:name[:split]`` a Hugging Face hub dataset with an ``image`` column (needs network)
+The split is made per *source image* (group), never per patch, so no test scene is seen in training.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    name: str   # unique id of the source image, used for the split and in every patch id
+    group: str  # images of one scene (e.g. a stereo pair) share a group and always land in the same split
+    path: str
+
+
+def _package_dir(module: str) -> Path:
+    import importlib
+
+    return Path(importlib.import_module(module).__file__).parent
+
+
+def builtin_sources() -> list[SourceImage]:
+    """Photographs shipped in scikit-image, scikit-learn and matplotlib wheels (see DESIGN.md).
+
+    Synthetic or binary images (text, logos, phantoms, checkerboards) are left out on purpose:
+    the benchmark is about natural-image statistics.
+    """
+    sk = _package_dir("skimage") / "data"
+    skl = _package_dir("sklearn") / "datasets" / "images"
+    mpl = _package_dir("matplotlib") / "mpl-data" / "sample_data"
+    files = {
+        "astronaut": sk / "astronaut.png", "chelsea": sk / "chelsea.png", "coffee": sk / "coffee.png",
+        "rocket": sk / "rocket.jpg", "hubble_deep_field": sk / "hubble_deep_field.jpg",
+        "retina": sk / "retina.jpg", "immunohistochemistry": sk / "ihc.png",
+        "motorcycle_left": sk / "motorcycle_left.png", "motorcycle_right": sk / "motorcycle_right.png",
+        "camera": sk / "camera.png", "brick": sk / "brick.png", "grass": sk / "grass.png",
+        "gravel": sk / "gravel.png", "moon": sk / "moon.png", "coins": sk / "coins.png",
+        "china": skl / "china.jpg", "flower": skl / "flower.jpg", "grace_hopper": mpl / "grace_hopper.jpg",
+    }
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"data.source=builtin: images missing from the installed packages: {missing}")
+    group = {"motorcycle_left": "motorcycle", "motorcycle_right": "motorcycle"}  # one stereo scene
+    return [SourceImage(n, group.get(n, n), str(p)) for n, p in files.items()]
+
+
+def folder_sources(folder: str) -> list[SourceImage]:
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.source=folder:{folder}: no such directory")
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"data.source=folder:{folder}: the folder holds no files")
+    out = []
+    for p in files:
+        name = str(p.relative_to(root))
+        out.append(SourceImage(name, name, str(p)))
+    return out
+
+
+def load_rgb(path: str) -> tuple[np.ndarray, str | None]:
+    """Read any image as uint8 RGB. Returns (array, conversion note or None).
+
+    Raises ValueError naming the file when it is not a readable image.
+    """
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode == "RGB":
+                return np.asarray(im, dtype=np.uint8).copy(), None
+            if mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: rescale, don't clip
+                a = np.asarray(im).astype(np.float64)
+                a = a / max(a.max(), 1.0) * 255.0
+                g = np.round(a).astype(np.uint8)
+                return np.stack([g] * 3, -1), f"{mode}->RGB"
+            if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
+                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                rgb = Image.alpha_composite(bg, im.convert("RGBA")).convert("RGB")
+                return np.asarray(rgb, dtype=np.uint8).copy(), f"{mode}->RGB (alpha on white)"
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), f"{mode}->RGB"
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ValueError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
+
+
+def cut_patches(img: np.ndarray, size: int, stride: int) -> list[tuple[int, int, np.ndarray]]:
+    h, w = img.shape[:2]
+    out = []
+    for y in range(0, h - size + 1, stride):
+        for x in range(0, w - size + 1, stride):
+            out.append((y, x, img[y : y + size, x : x + size]))
+    return out
+
+
+def split_groups(groups: list[str], test_groups: list[str] | None, test_fraction: float, seed: int) -> set[str]:
+    """Return the set of test groups: the named ones, else a seeded fraction (at least one)."""
+    uniq = sorted(set(groups))
+    if test_groups:
+        unknown = sorted(set(test_groups) - set(uniq))
+        if unknown:
+            raise ValueError(f"data.test_sources names sources that do not exist: {unknown}; known: {uniq}")
+        chosen = set(test_groups)
+    else:
+        rng = np.random.default_rng(seed)
+        n = max(1, int(round(test_fraction * len(uniq))))
+        chosen = set(rng.choice(uniq, size=n, replace=False).tolist())
+    if chosen == set(uniq):
+        raise ValueError("the train/test split leaves no source image for training")
+    return chosen
+
+
+def build_patch_datasets(dcfg: dict, seed: int, out_dir: str) -> dict:
+    """Cut HR patches from the configured source, split by source image, save both splits.
+
+    Writes ``{out_dir}/train`` and ``{out_dir}/test`` (``datasets.Dataset.save_to_disk``) and returns
+    the data report (also written to ``{out_dir}/report.json``): every file used, converted or skipped.
+    """
+    import datasets
+
+    source = dcfg["source"]
+    if source == "builtin":
+        sources = builtin_sources()
+    elif source.startswith("folder:"):
+        sources = folder_sources(source[len("folder:") :])
+    elif source.startswith("hub:"):
+        sources = None
+    else:
+        raise ValueError(f"data.source={source!r}: expected 'builtin', 'folder:/path' or 'hub:name[:split]'")
+
+    size, report = dcfg["patch_size"], {"source": source, "used": [], "converted": [], "skipped": []}
+    images: list[tuple[SourceImage, np.ndarray]] = []
+    if sources is None:
+        images = _hub_images(source[len("hub:") :])
+    else:
+        for s in sources:
+            try:
+                arr, note = load_rgb(s.path)
+            except ValueError as e:
+                report["skipped"].append({"file": s.path, "reason": str(e)})
+                continue
+            if note:
+                report["converted"].append({"file": s.path, "conversion": note})
+            images.append((s, arr))
+    too_small = [(s, a) for s, a in images if min(a.shape[:2]) < size]
+    for s, a in too_small:
+        report["skipped"].append({"file": s.path, "reason": f"{a.shape[1]}x{a.shape[0]} is smaller than one {size}px patch"})
+    images = [(s, a) for s, a in images if min(a.shape[:2]) >= size]
+    if not images:
+        raise ValueError(f"data.source={source!r}: no usable image (see skipped: {report['skipped'][:3]})")
+
+    test_groups = split_groups([s.group for s, _ in images], dcfg.get("test_sources"), dcfg["test_fraction"], seed)
+    rows = {"train": [], "test": []}
+    for s, arr in images:
+        split = "test" if s.group in test_groups else "train"
+        stride = dcfg["train_stride"] if split == "train" else dcfg["test_stride"]
+        patches = cut_patches(arr, size, stride)
+        textured = [p for p in patches if p[2].astype(np.float32).std() >= dcfg["min_patch_std"]]
+        n_textured, cap = len(textured), dcfg["max_patches_per_source"]
+        if n_textured > cap:  # keep large images from dominating; seeded, counted in the report
+            keep = np.random.default_rng([seed, stable_int(s.name)]).choice(n_textured, cap, replace=False)
+            textured = [textured[i] for i in sorted(keep)]
+        for y, x, patch in textured:
+            rows[split].append({"id": f"{s.name}@{y},{x}", "source": s.name, "group": s.group,
+                                "image": Image.fromarray(patch)})
+        report["used"].append({"file": s.path, "source": s.name, "split": split, "patches": len(textured),
+                               "flat_patches_skipped": len(patches) - n_textured,
+                               "over_cap_patches_skipped": n_textured - len(textured)})
+    for split in rows:
+        if not rows[split]:
+            raise ValueError(f"the {split} split has no patches; check data.test_sources / data.min_patch_std")
+        features = datasets.Features({"id": datasets.Value("string"), "source": datasets.Value("string"),
+                                      "group": datasets.Value("string"), "image": datasets.Image()})
+        ds = datasets.Dataset.from_list(rows[split], features=features)
+        ds.save_to_disk(os.path.join(out_dir, split))
+        report[f"{split}_patches"] = len(rows[split])
+        report[f"{split}_sources"] = sorted({r["source"] for r in rows[split]})
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    return report
+
+
+def _hub_images(spec: str) -> list[tuple[SourceImage, np.ndarray]]:
+    import datasets
+
+    name, _, split = spec.partition(":")
+    try:
+        ds = datasets.load_dataset(name, split=split or "train")
+    except Exception as e:  # offline: ConnectionError / OfflineModeIsEnabled / FileNotFoundError by version
+        raise RuntimeError(
+            f"data.source=hub:{spec}: could not load the hub dataset {name!r} ({type(e).__name__}: {e}). "
+            "This needs network access (and HF_HUB_OFFLINE unset); offline, use data.source=builtin or folder:/path."
+        ) from e
+    if "image" not in ds.column_names:
+        raise ValueError(f"data.source=hub:{spec}: the dataset has no 'image' column (columns: {ds.column_names})")
+    out = []
+    for i, row in enumerate(ds):
+        arr = np.asarray(row["image"].convert("RGB"), dtype=np.uint8)
+        out.append((SourceImage(f"{name}#{i}", f"{name}#{i}", f"{name}#{i}"), arr))
+    return out
+
+
+def stable_int(text: str) -> int:
+    """A platform-independent 63-bit integer from a string (Python's hash() is salted per process)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+def load_split(path: str):
+    import datasets
+
+    return datasets.load_from_disk(path)
+
+
+def to_tensor(images) -> "torch.Tensor":
+    """PIL/uint8 images -> float tensor B x 3 x H x W in [-1, 1]."""
+    import torch
+
+    a = np.stack([np.asarray(im.convert("RGB") if hasattr(im, "convert") else im, dtype=np.uint8) for im in images])
+    return torch.from_numpy(a).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def to_uint8(x) -> np.ndarray:
+    """float tensor B x 3 x H x W in [-1, 1] -> uint8 B x H x W x 3 (round half to even, clamped)."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()

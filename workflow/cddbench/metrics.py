@@ -1,0 +1,214 @@
+"""FID / KID (clean-fid), LPIPS (lpips), PSNR and SSIM, with labelled proxies when standard weights are absent.
+
+Standard backend: clean-fid's torchscript Inception (``inception-2015-12-05.pt``) and LPIPS-AlexNet with
+torchvision's ``alexnet-owt-7be5be79.pth``, both read from ``evaluate.weights_dir`` (never downloaded here).
+Proxy backend (offline): a torchvision AlexNet with *seeded random* weights replaces both backbones:
+  - ``fd_proxy`` / ``kd_proxy``: clean-fid's Frechet / kernel distance on the spatial means of the five AlexNet
+    ReLU stages (1152 features) of images bicubic-resized to ``proxy_size``;
+  - ``lpips_proxy``: the LPIPS formula without learned layer weights (``lpips.LPIPS(lpips=False, pnet_rand=True)``).
+Proxies are deterministic and respond to blur and noise (tests/test_metrics.py), but their values are not
+comparable to published FID / LPIPS and are never reported under those names.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+INCEPTION_FILE = "inception-2015-12-05.pt"
+ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+WEIGHT_URLS = {
+    INCEPTION_FILE: "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
+    ALEXNET_FILE: "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+}
+
+
+@dataclass(frozen=True)
+class Names:
+    """Column names of one backend: the proxy never borrows the real metric's name."""
+    fd: str
+    kd: str
+    lpips: str
+
+
+STANDARD = Names("fid", "kid", "lpips")
+PROXY = Names("fd_proxy", "kd_proxy", "lpips_proxy")
+
+
+def resolve_backend(ecfg: dict) -> str:
+    """'standard' or 'proxy' from ``evaluate.metric_backend`` (auto | standard | proxy) and the weights folder."""
+    wanted, folder = ecfg["metric_backend"], ecfg.get("weights_dir") or ""
+    present = all(os.path.isfile(os.path.join(folder, f)) for f in WEIGHT_URLS)
+    if wanted == "standard" and not present:
+        missing = [f for f in WEIGHT_URLS if not os.path.isfile(os.path.join(folder, f))]
+        raise FileNotFoundError(
+            f"evaluate.metric_backend=standard but evaluate.weights_dir={folder!r} lacks {missing}; "
+            "run `snakemake --cores 1 download_metric_weights` on a machine with network, or use 'auto'/'proxy'.")
+    if wanted == "auto":
+        return "standard" if present else "proxy"
+    return wanted
+
+
+def names(backend: str) -> Names:
+    return STANDARD if backend == "standard" else PROXY
+
+
+# ---------------------------------------------------------------- feature extractors for FD / KD
+class _AlexFeatures(torch.nn.Module):
+    """Spatial means of AlexNet's five ReLU stages; input float 0-255 (clean-fid's convention)."""
+
+    def __init__(self, features: torch.nn.Sequential, size: int):
+        super().__init__()
+        self.features, self.size = features.eval(), size
+        self.taps = {1, 4, 7, 9, 11}  # indices of the ReLUs in torchvision's AlexNet.features
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    @torch.no_grad()
+    def forward(self, x):
+        h = (x / 255.0 - self.mean) / self.std
+        out = []
+        for i, layer in enumerate(self.features):
+            h = layer(h)
+            if i in self.taps:
+                out.append(h.mean(dim=(2, 3)))
+        return torch.cat(out, dim=1)
+
+
+def random_alexnet(seed: int) -> torch.nn.Sequential:
+    import torchvision
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torchvision.models.alexnet(weights=None).features.eval()
+
+
+class FeatureSpace:
+    """Images (uint8 N x H x W x 3) -> features, through clean-fid's resize convention."""
+
+    def __init__(self, backend: str, ecfg: dict):
+        from cleanfid.resize import make_resizer
+
+        self.backend = backend
+        if backend == "standard":
+            from cleanfid.inception_torchscript import InceptionV3W
+
+            self.model = InceptionV3W(ecfg["weights_dir"], download=False, resize_inside=False).eval()
+            self.resize = make_resizer("PIL", False, "bicubic", (299, 299))  # clean-fid "clean" mode
+        else:
+            size = ecfg["proxy_size"]
+            self.model = _AlexFeatures(random_alexnet(ecfg["proxy_seed"]), size)
+            self.resize = make_resizer("PIL", False, "bicubic", (size, size))
+
+    @torch.no_grad()
+    def __call__(self, images: np.ndarray, batch_size: int = 100) -> np.ndarray:
+        feats = []
+        for i in range(0, len(images), batch_size):
+            batch = np.stack([self.resize(im) for im in images[i : i + batch_size]])
+            x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+            f = self.model(x)
+            feats.append((f[0] if isinstance(f, tuple) else f).reshape(len(batch), -1).double().numpy())
+        return np.concatenate(feats)
+
+
+def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
+    from cleanfid.fid import fid_from_feats
+
+    return float(fid_from_feats(f1, f2))
+
+
+def kernel_distance(f1: np.ndarray, f2: np.ndarray, seed: int) -> float:
+    """clean-fid's KID (cubic polynomial kernel, subsets of <= 1000); its subset draws use np.random, seeded here."""
+    from cleanfid.fid import kernel_distance as kd
+
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        return float(kd(f1, f2, num_subsets=100, max_subset_size=1000))
+    finally:
+        np.random.set_state(state)
+
+
+# ---------------------------------------------------------------- LPIPS
+class Lpips:
+    def __init__(self, backend: str, ecfg: dict):
+        import lpips
+
+        self.size = ecfg.get("lpips_size")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ecfg["proxy_seed"])
+            if backend == "standard":
+                self.net = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
+                state = torch.load(os.path.join(ecfg["weights_dir"], ALEXNET_FILE), map_location="cpu",
+                                   weights_only=True)
+                self._load_alexnet(state)
+            else:
+                self.net = lpips.LPIPS(net="alex", lpips=False, pnet_rand=True, verbose=False)
+        self.net.eval()
+
+    def _load_alexnet(self, state: dict) -> None:
+        # lpips splits torchvision's AlexNet.features into slice1..5 keeping the original layer indices
+        slices = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
+        mapped = {f"net.slice{slices[int(k.split('.')[1])]}.{k.split('.', 1)[1]}": v
+                  for k, v in state.items() if k.startswith("features.")}
+        missing = set(mapped) - set(self.net.state_dict())
+        if missing:
+            raise ValueError(f"{ALEXNET_FILE}: unexpected layout ({sorted(missing)[:3]} ...)")
+        self.net.load_state_dict(mapped, strict=False)
+
+    @torch.no_grad()
+    def __call__(self, a: np.ndarray, b: np.ndarray, batch_size: int = 100) -> np.ndarray:
+        out = []
+        for i in range(0, len(a), batch_size):
+            x, y = (_to_unit(t[i : i + batch_size]) for t in (a, b))
+            if self.size:
+                x, y = (F.interpolate(t, size=(self.size, self.size), mode="bicubic", align_corners=False)
+                        for t in (x, y))
+            out.append(self.net(x, y, normalize=False).flatten().double().numpy())
+        return np.concatenate(out)
+
+
+def _to_unit(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+# ---------------------------------------------------------------- pixel metrics
+def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image PSNR (dB) of uint8 RGB images; identical images give +inf."""
+    mse = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).reshape(len(a), -1).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        return 10 * np.log10(255.0**2 / mse)
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image SSIM (scikit-image, Gaussian window as in Wang et al. 2004) on uint8 RGB."""
+    from skimage.metrics import structural_similarity
+
+    return np.array([structural_similarity(x, y, channel_axis=-1, data_range=255, gaussian_weights=True,
+                                           sigma=1.5, use_sample_covariance=False) for x, y in zip(a, b)])
+
+
+def download_weights(folder: str) -> dict:
+    """Fetch the standard metric weights into ``folder`` (needs network; fails with the URL named offline)."""
+    import urllib.request
+
+    os.makedirs(folder, exist_ok=True)
+    done = {}
+    for name, url in WEIGHT_URLS.items():
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            done[name] = "present"
+            continue
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r, open(path + ".part", "wb") as f:
+                f.write(r.read())
+        except OSError as e:
+            raise RuntimeError(f"could not download {url} into {folder}/ ({e}); copy {name} there by hand") from e
+        os.replace(path + ".part", path)
+        done[name] = "downloaded"
+    return done

@@ -1,0 +1,94 @@
+"""Build, adapt, save and load the diffusers models of the benchmark.
+
+The teacher is a ``UNet2DConditionModel`` fed a fixed *null* text embedding (like Stable Diffusion with an
+empty prompt): the tiny profile and a paper-scale SD backbone then share one code path, and diffusers'
+``ControlNetModel.from_unet`` (CDD's adapter) works on it, which it does not on ``UNet2DModel``.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+
+NULL_EMBEDDING_FILE = "null_embedding.safetensors"
+
+
+def build_autoencoder(cfg: dict, image_size: int) -> AutoencoderKL:
+    n = len(cfg["block_out_channels"])
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=cfg["latent_channels"],
+        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=tuple(cfg["block_out_channels"]), layers_per_block=cfg["layers_per_block"],
+        norm_num_groups=cfg["norm_num_groups"], sample_size=image_size, mid_block_add_attention=cfg["mid_attention"],
+    )
+
+
+def build_unet(cfg: dict, latent_size: int, latent_channels: int) -> UNet2DConditionModel:
+    n = len(cfg["block_out_channels"])
+    # attention only at the coarsest resolutions: the cheap place for global context on CPU
+    down = tuple("CrossAttnDownBlock2D" if i >= n - cfg["attention_levels"] else "DownBlock2D" for i in range(n))
+    up = tuple("CrossAttnUpBlock2D" if i < cfg["attention_levels"] else "UpBlock2D" for i in range(n))
+    return UNet2DConditionModel(
+        sample_size=latent_size, in_channels=latent_channels, out_channels=latent_channels,
+        down_block_types=down, up_block_types=up, block_out_channels=tuple(cfg["block_out_channels"]),
+        layers_per_block=cfg["layers_per_block"], cross_attention_dim=cfg["cross_attention_dim"],
+        attention_head_dim=cfg["attention_head_dim"], norm_num_groups=cfg["norm_num_groups"],
+    )
+
+
+def build_scheduler(cfg: dict) -> DDPMScheduler:
+    return DDPMScheduler(num_train_timesteps=cfg["num_train_timesteps"], beta_schedule=cfg["beta_schedule"],
+                         beta_start=cfg["beta_start"], beta_end=cfg["beta_end"],
+                         prediction_type=cfg["prediction_type"], clip_sample=False)
+
+
+def null_embedding(unet: UNet2DConditionModel, batch: int) -> torch.Tensor:
+    """The fixed conditioning of the unconditional teacher: zeros, one token (a stand-in for SD's empty prompt)."""
+    emb = getattr(unet, "_cdd_null_embedding", None)
+    if emb is None:
+        emb = torch.zeros(1, 1, unet.config.cross_attention_dim, device=unet.device, dtype=unet.dtype)
+    return emb.expand(batch, -1, -1)
+
+
+def add_condition_channels(unet: UNet2DConditionModel, extra: int) -> UNet2DConditionModel:
+    """A copy of ``unet`` whose ``conv_in`` takes ``extra`` more input channels, their weights zero.
+
+    The LR condition is concatenated to the latent (as in the SD x4 upscaler); with zero weights the
+    adapted model's output equals the unconditional one at initialisation.
+    """
+    cfg = dict(unet.config)
+    cfg["in_channels"] = unet.config.in_channels + extra
+    new = UNet2DConditionModel.from_config(cfg)
+    state = unet.state_dict()
+    w = state["conv_in.weight"]
+    state["conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], extra, *w.shape[2:], dtype=w.dtype)], dim=1)
+    new.load_state_dict(state)
+    return new
+
+
+def count_params(module: torch.nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def save_model(model, path: str) -> None:
+    """diffusers ``save_pretrained`` (safetensors) into a temp folder, then an atomic rename."""
+    import shutil
+
+    tmp = path.rstrip("/") + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+
+
+def load_autoencoder(path: str) -> AutoencoderKL:
+    return AutoencoderKL.from_pretrained(path).eval()
+
+
+def load_unet(path: str) -> UNet2DConditionModel:
+    return UNet2DConditionModel.from_pretrained(path).eval()
+
+
+def load_scheduler(model_dir: str) -> DDPMScheduler:
+    return DDPMScheduler.from_pretrained(os.path.join(model_dir, "scheduler"))

@@ -1,0 +1,98 @@
+"""Quality gates of the tiny profile: is the benchmark measuring SR, not the noise of a weak setup?
+
+1. The autoencoder's reconstruction of the HR test patches beats bicubic-from-LR by >= 2 dB PSNR and on FD.
+2. The teacher's unconditional samples are far closer (FD) to held-out HR patches than noise images are.
+3. LDM-SR at its most steps beats LDM-SR at its fewest on FD by more than the spread across seeds.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import numpy as np
+import torch
+
+from cddbench import data, metrics, models, pretrain
+from cddbench.evaluate import evaluate_images, hr_test_images
+from cddbench.sample import initial_noise
+
+PSNR_MARGIN_DB = 2.0
+
+
+def _records(metrics_dir: str, method: str) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = {}
+    for path in glob.glob(os.path.join(metrics_dir, method, "*", "seed*.json")):
+        with open(path) as f:
+            r = json.load(f)
+        out.setdefault(int(r["steps"]), []).append(r)
+    return out
+
+
+@torch.no_grad()
+def teacher_samples(ctx, n: int, seed: int) -> torch.Tensor:
+    from diffusers import DDIMScheduler
+
+    vae = models.load_autoencoder(ctx.vae_dir)
+    unet = models.load_unet(os.path.join(ctx.teacher_dir, "unet"))
+    ddim = DDIMScheduler.from_config(models.load_scheduler(ctx.teacher_dir).config, clip_sample=False,
+                                     timestep_spacing=ctx.cfg["sampler"]["timestep_spacing"], set_alpha_to_one=True)
+    ddim.set_timesteps(ctx.cfg["teacher"]["grid_steps"])
+    c, s = unet.config.in_channels, unet.config.sample_size
+    z = initial_noise([f"teacher/{i}" for i in range(n)], (c, s, s), seed)
+    emb = models.null_embedding(unet, n)
+    for t in ddim.timesteps:
+        z = ddim.step(unet(z, t, emb).sample, t, z).prev_sample
+    return pretrain.decode(vae, z)
+
+
+def save_grid(images: np.ndarray, path: str, cols: int = 8) -> None:
+    from PIL import Image
+
+    n = (len(images) // cols) * cols or len(images)
+    rows = [np.concatenate(list(images[i : i + cols]), axis=1) for i in range(0, n, cols)]
+    Image.fromarray(np.concatenate(rows, axis=0)).resize(
+        (rows[0].shape[1] * 2, len(rows) * rows[0].shape[0] * 2), Image.NEAREST).save(path)
+
+
+def quality_gates(ctx, test_pairs: str, ref_npz: str, metrics_dir: str, out_json: str, grid_png: str) -> dict:
+    cfg, ecfg = ctx.cfg, ctx.cfg["evaluate"]
+    ref = np.load(ref_npz)
+    backend, ref_feats = str(ref["backend"]), ref["features"]
+    fd = metrics.names(backend).fd
+    hr = hr_test_images(test_pairs)
+    seed = cfg["seed"]
+
+    vae = models.load_autoencoder(ctx.vae_dir)
+    recon = data.to_uint8(pretrain.decode(vae, pretrain.encode(vae, data.to_tensor(hr))))
+    ae = evaluate_images(recon, hr, ref_feats, backend, ecfg, seed)
+    bic = _records(metrics_dir, "bicubic")[0][0]
+    gate_ae = {"autoencoder_psnr": ae["psnr"], "bicubic_psnr": bic["psnr"], f"autoencoder_{fd}": ae[fd],
+               f"bicubic_{fd}": bic[fd], "required_psnr_margin_db": PSNR_MARGIN_DB,
+               "pass": bool(ae["psnr"] >= bic["psnr"] + PSNR_MARGIN_DB and ae[fd] < bic[fd])}
+
+    samples = data.to_uint8(teacher_samples(ctx, len(hr), seed))
+    save_grid(samples[:64], grid_png)
+    noise = np.random.default_rng(seed).integers(0, 256, hr.shape, dtype=np.uint8)
+    t_fd = evaluate_images(samples, hr, ref_feats, backend, ecfg, seed, paired=False)[fd]
+    n_fd = evaluate_images(noise, hr, ref_feats, backend, ecfg, seed, paired=False)[fd]
+    gate_teacher = {f"teacher_{fd}": t_fd, f"noise_{fd}": n_fd, "ddim_steps": cfg["teacher"]["grid_steps"],
+                    "pass": bool(t_fd < 0.25 * n_fd)}
+
+    ldm = _records(metrics_dir, "ldm_sr")
+    few, many = min(ldm), max(ldm)
+    v_few, v_many = [r[fd] for r in ldm[few]], [r[fd] for r in ldm[many]]
+    spread = max(np.ptp(v_few), np.ptp(v_many))
+    gap = float(np.mean(v_few) - np.mean(v_many))
+    gate_ldm = {f"ldm_sr_{few}_{fd}": v_few, f"ldm_sr_{many}_{fd}": v_many, "gap": gap, "seed_spread": float(spread),
+                "n_seeds": len(v_few), "pass": bool(len(v_few) > 1 and gap > spread)}
+
+    with open(ref_npz.replace(".npz", "_floor.json")) as f:
+        floor = json.load(f)
+    result = {"metric_backend": backend, "noise_floor": floor,
+              "autoencoder_beats_bicubic": gate_ae, "teacher_beats_noise": gate_teacher,
+              f"ldm_sr_{many}_beats_{few}": gate_ldm}
+    result["all_pass"] = bool(all(g["pass"] for g in (gate_ae, gate_teacher, gate_ldm)))
+    with open(out_json, "w") as f:
+        json.dump(result, f, indent=1)
+    return result

@@ -1,0 +1,109 @@
+"""Tables and gates from result files only (no models): what the notebooks show and the tests check."""
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+
+import pandas as pd
+
+from cddbench import methods
+
+# The paper's Table 1 (real-world 4x SR), METHOD.md: (FID, LPIPS) by (method, steps).
+PAPER = {
+    ("realesrgan", 1): (37.64, 0.3112), ("stablesr", 200): (24.44, 0.3114), ("ldm_sr", 4): (30.99, 0.3070),
+    ("dpm_solver", 4): (30.12, 0.3077), ("dpm_solver_pp", 4): (30.03, 0.3073), ("cm", 4): (30.63, 0.3066),
+    ("gd", 4): (27.81, 0.3172), ("cdd_adapter", 4): (25.21, 0.2941), ("cdd", 4): (19.64, 0.2656),
+    ("ldm_sr", 200): (18.63, 0.2551),
+}
+# Row order of the paper's Table 1; rows not in the paper (bicubic) come first.
+ORDER = ["bicubic", "realesrgan", "stablesr", "ldm_sr@4", "dpm_solver", "dpm_solver_pp", "cm", "gd",
+         "cdd_adapter", "cdd", "ldm_sr@200"]
+METRIC_COLUMNS = ["fid", "fd_proxy", "kid", "kd_proxy", "lpips", "lpips_proxy", "psnr", "ssim", "seconds_per_image"]
+
+
+def load_records(metrics_dir: str) -> pd.DataFrame:
+    """Every ``{method}/{steps}/seed{seed}.json`` under ``metrics_dir`` as one row."""
+    files = sorted(glob.glob(os.path.join(metrics_dir, "*", "*", "seed*.json")))
+    if not files:
+        raise FileNotFoundError(f"{metrics_dir}: no metric records")
+    rows = []
+    for path in files:
+        with open(path) as f:
+            rows.append(json.load(f))
+    return pd.DataFrame(rows)
+
+
+def _order_key(method: str, steps: int) -> int:
+    for i, key in enumerate(ORDER):
+        if key == method or key == f"{method}@{steps}":
+            return i
+    return len(ORDER)
+
+
+def table1(records: pd.DataFrame, params: dict[str, dict]) -> pd.DataFrame:
+    """One row per (method, steps): mean and std over seeds of every metric, params, NFE and the paper's values."""
+    backends = set(records["metric_backend"])
+    if len(backends) != 1:
+        raise ValueError(f"records mix metric backends {sorted(backends)}; rerun the evaluation")
+    cols = [c for c in METRIC_COLUMNS if c in records.columns]
+    rows = []
+    for (method, steps), g in records.groupby(["method", "steps"], sort=False):
+        paper = PAPER.get((method, int(steps)), (math.nan, math.nan))
+        p = params.get(method, {})
+        row = {"method": method, "row": f"{methods.get(method).DISPLAY} ({int(steps)})" if steps else
+               methods.get(method).DISPLAY, "steps": int(steps), "nfe": int(g["nfe"].iloc[0]),
+               "params_trained": p.get("params_trained", 0), "params_total": p.get("params_total", 0),
+               "n_seeds": g["seed"].nunique(), "n_images": int(g["n_images"].iloc[0])}
+        for c in cols:
+            row[f"{c}_mean"] = float(g[c].mean())
+            row[f"{c}_std"] = float(g[c].std(ddof=1)) if len(g) > 1 else math.nan
+        row["paper_fid"], row["paper_lpips"] = paper
+        row["metric_backend"] = next(iter(backends))
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["_k"] = [_order_key(m, s) for m, s in zip(out["method"], out["steps"])]
+    return out.sort_values(["_k", "steps"]).drop(columns="_k").reset_index(drop=True)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """Mean ± std cells, the metric names as the backend gave them, and the paper's values beside ours."""
+    shown = ["row", "nfe", "params_trained", "params_total"]
+    out = table[shown].copy()
+    for c in METRIC_COLUMNS:
+        if f"{c}_mean" in table:
+            fmt = "{:.3f}" if c != "seconds_per_image" else "{:.4f}"
+            out[c] = [fmt.format(m) + ("" if math.isnan(s) else " ± " + fmt.format(s))
+                      for m, s in zip(table[f"{c}_mean"], table[f"{c}_std"])]
+    out["paper FID"] = table["paper_fid"].map(lambda v: "" if math.isnan(v) else f"{v:.2f}")
+    out["paper LPIPS"] = table["paper_lpips"].map(lambda v: "" if math.isnan(v) else f"{v:.4f}")
+    return out.to_markdown(index=False)
+
+
+def read_params(models_dir: str) -> dict[str, dict]:
+    out = {}
+    for path in glob.glob(os.path.join(models_dir, "*", "info.json")):
+        with open(path) as f:
+            out[os.path.basename(os.path.dirname(path))] = json.load(f)
+    return out
+
+
+def table_notes(table: pd.DataFrame, gates: dict) -> str:
+    """The protocol under the table: backend, images, seeds, and the quality gates' verdicts."""
+    backend = table["metric_backend"].iloc[0]
+    lines = [f"- Metric backend: **{backend}**"
+             + ("" if backend == "standard" else
+                " — `fd_proxy`, `kd_proxy`, `lpips_proxy` use a seeded *random* AlexNet (the standard Inception / "
+                "AlexNet weights were not available); their values are not comparable to the paper's FID / LPIPS."),
+             f"- Test images: {int(table['n_images'].iloc[0])}; cells are mean ± std over "
+             f"{int(table['n_seeds'].max())} sampling seed(s); seconds per image measured on this machine.",
+             "- `paper FID` / `paper LPIPS`: the paper's Table 1 (real-world 4x SR at 512 px), for reference only."]
+    floor = gates.get("noise_floor", {})
+    if floor:
+        lines.append("- Noise floor (two random halves of the HR test set): "
+                     + ", ".join(f"{k} = {v:.4g}" for k, v in floor.items() if isinstance(v, float)))
+    for name, g in gates.items():
+        if isinstance(g, dict) and "pass" in g:
+            lines.append(f"- Quality gate `{name}`: {'pass' if g['pass'] else '**FAIL**'}")
+    return "\n".join(lines)

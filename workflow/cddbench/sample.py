@@ -1,0 +1,68 @@
+"""Sample the test set with one (method, steps, seed): PNGs in dataset order plus a timing record."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from cddbench import data, methods
+
+
+def initial_noise(ids: list[str], shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """Per-image noise from (seed, image id): independent of batch size, order and worker count."""
+    out = []
+    for image_id in ids:
+        g = torch.Generator().manual_seed(data.stable_int(f"{seed}/{image_id}"))
+        out.append(torch.randn(shape, generator=g))
+    return torch.stack(out)
+
+
+def latent_shape(ctx: methods.Context, hr_size: int) -> tuple[int, int, int]:
+    from diffusers import AutoencoderKL
+
+    cfg = AutoencoderKL.load_config(ctx.vae_dir)
+    f = 2 ** (len(cfg["block_out_channels"]) - 1)
+    return (cfg["latent_channels"], hr_size // f, hr_size // f)
+
+
+def run(ctx: methods.Context, method: str, steps: int, seed: int, test_pairs: str, model_dir: str | None,
+        out_dir: str, batch_size: int) -> dict:
+    module = methods.get(method)
+    sampler = module.load(ctx, model_dir)
+    pairs = data.load_split(test_pairs)
+    ids, lr = pairs["id"], data.to_tensor(pairs["lr"])
+    shape = latent_shape(ctx, lr.shape[-1] * 4)
+    tmp = out_dir.rstrip("/") + ".tmp"
+    os.makedirs(tmp, exist_ok=True)
+    seconds = 0.0
+    for i in tqdm(range(0, len(ids), batch_size), desc=f"{method}-{steps} seed {seed}", mininterval=5):
+        noise = initial_noise(ids[i : i + batch_size], shape, seed)
+        start = time.perf_counter()
+        hr = sampler(lr[i : i + batch_size], steps, noise)
+        seconds += time.perf_counter() - start
+        for j, im in enumerate(data.to_uint8(hr)):
+            Image.fromarray(im).save(os.path.join(tmp, f"{i + j:05d}.png"))
+    record = {"method": method, "steps": steps, "seed": seed, "nfe": module.nfe(steps), "n_images": len(ids),
+              "seconds_per_image": seconds / len(ids), "batch_size": batch_size, "device": ctx.device,
+              "threads": torch.get_num_threads()}
+    with open(os.path.join(tmp, "timing.json"), "w") as f:
+        json.dump(record, f, indent=1)
+    if os.path.isdir(out_dir):
+        import shutil
+
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return record
+
+
+def read_folder(folder: str) -> np.ndarray:
+    """The PNGs of a sample folder, in name order, as uint8 N x H x W x 3."""
+    files = sorted(f for f in os.listdir(folder) if f.endswith(".png"))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no PNG samples")
+    return np.stack([np.asarray(Image.open(os.path.join(folder, f)).convert("RGB")) for f in files])

@@ -1,0 +1,49 @@
+"""Variance-preserving schedule algebra over a diffusers scheduler's ``alphas_cumprod``.
+
+z_t = alpha_t x + sigma_t eps,  v = alpha_t eps - sigma_t x   (alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t)).
+diffusers implements the forward direction (``add_noise``, ``get_velocity``) but not the inverse conversions a
+distillation loss needs (x_hat and eps_hat from any ``prediction_type``), so those few lines live here.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def alpha_sigma(scheduler, t: torch.Tensor, ndim: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """alpha_t, sigma_t broadcastable to a ``ndim`` tensor; t is an integer timestep tensor (any shape [B] or [])."""
+    abar = scheduler.alphas_cumprod.to(t.device)[t.long()].float()
+    shape = (-1,) + (1,) * (ndim - 1) if abar.ndim else ()
+    return abar.sqrt().reshape(shape), (1 - abar).sqrt().reshape(shape)
+
+
+def pred_to_x_eps(pred: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor, scheduler) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x_hat, eps_hat) from a model output of the scheduler's ``prediction_type``."""
+    a, s = alpha_sigma(scheduler, t, z_t.ndim)
+    kind = scheduler.config.prediction_type
+    if kind == "v_prediction":
+        return a * z_t - s * pred, a * pred + s * z_t
+    if kind == "epsilon":
+        return (z_t - s * pred) / a, pred
+    if kind == "sample":
+        return pred, (z_t - a * pred) / s
+    raise ValueError(f"unsupported prediction_type {kind!r}")
+
+
+def training_target(x: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, scheduler) -> torch.Tensor:
+    """What a model of the scheduler's ``prediction_type`` must output at (x, eps, t)."""
+    kind = scheduler.config.prediction_type
+    if kind == "v_prediction":
+        return scheduler.get_velocity(x, eps, t)
+    if kind == "epsilon":
+        return eps
+    if kind == "sample":
+        return x
+    raise ValueError(f"unsupported prediction_type {kind!r}")
+
+
+def ddim_step(x_hat: torch.Tensor, eps_hat: torch.Tensor, s: torch.Tensor, scheduler) -> torch.Tensor:
+    """Deterministic DDIM update to timestep s (s < 0 means the clean end point: alpha=1, sigma=0)."""
+    if torch.as_tensor(s).min() < 0:
+        return x_hat
+    a, sg = alpha_sigma(scheduler, torch.as_tensor(s), x_hat.ndim)
+    return a * x_hat + sg * eps_hat
