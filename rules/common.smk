@@ -1,5 +1,6 @@
 # Helpers shared by the rules: config subsets passed to the CLI, the (method, steps, seed) grid, paths.
 import json
+import os
 
 from cddbench import methods as _methods
 
@@ -34,6 +35,13 @@ def runs():
 
 def metric_files():
     return [f"{RESULTS}/metrics/{m}/{s}/seed{seed}.json" for m, s, seed in runs()]
+
+
+def sample_inputs(w):
+    inputs = {"pairs": f"{DATA}/pairs/test", "vae": f"{MODELS}/autoencoder", "teacher": f"{MODELS}/teacher"}
+    if _methods.trains(w.method):
+        inputs["model"] = model_dir(w.method)
+    return inputs
 
 
 def model_dir(method):

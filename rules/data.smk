@@ -8,7 +8,7 @@ rule patches:
         report=f"{DATA}/patches/report.json",
     params:
         cfg=cfg_json("seed", "data"),
-        out=f"{DATA}/patches",
+        out=lambda w, output: os.path.dirname(output.report),
     conda:
         CONDA_ENV
     log:

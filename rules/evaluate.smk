@@ -55,7 +55,6 @@ rule quality_gates:
         grid=f"{RESULTS}/figures/teacher_samples.png",
     params:
         cfg=cfg_json("seed", "threads", "device", "evaluate", "teacher", "sampler"),
-        metrics=f"{RESULTS}/metrics",
     conda:
         CONDA_ENV
     log:
@@ -65,8 +64,8 @@ rule quality_gates:
         f"{BENCH}/quality_gates.tsv"
     shell:
         "cddbench quality-gates --config {params.cfg:q} --threads {threads} --test-pairs {input.pairs}"
-        " --vae {input.vae} --teacher {input.teacher} --reference {input.ref} --metrics {params.metrics}"
-        " --out {output.gates} --grid {output.grid} > {log} 2>&1"
+        " --vae {input.vae} --teacher {input.teacher} --reference {input.ref} --floor {input.floor}"
+        " --out {output.gates} --grid {output.grid} --metrics {input.metrics} > {log} 2>&1"
 
 
 rule download_metric_weights:

@@ -12,8 +12,9 @@ rule table1:
         md=f"{RESULTS}/table1.md",
         notebook=f"{RESULTS}/notebooks/table1.ipynb",
     params:
-        metrics=f"{RESULTS}/metrics",
-        models=MODELS,
+        # papermill parameters as data (YAML), never as code
+        nb=lambda w, input, output: json.dumps({"metric_files": list(input.metrics), "model_dirs": list(input.models),
+                                                "gates_json": input.gates, "out_csv": output.csv, "out_md": output.md}),
     conda:
         CONDA_ENV
     log:
@@ -22,5 +23,4 @@ rule table1:
         f"{BENCH}/table1.tsv"
     shell:
         "papermill {input.notebook} {output.notebook} -k python3 --cwd . --log-output"
-        " -p metrics_dir {params.metrics} -p models_dir {params.models} -p gates_json {input.gates}"
-        " -p out_csv {output.csv} -p out_md {output.md} > {log} 2>&1"
+        " -y {params.nb:q} > {log} 2>&1"

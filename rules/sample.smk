@@ -1,13 +1,6 @@
 # Stage 5: one generic rule keyed by (method, steps, seed): PNGs of the test set + seconds per image.
 
 
-def sample_inputs(w):
-    inputs = {"pairs": f"{DATA}/pairs/test", "vae": f"{MODELS}/autoencoder", "teacher": f"{MODELS}/teacher"}
-    if _methods.trains(w.method):
-        inputs["model"] = model_dir(w.method)
-    return inputs
-
-
 rule sample:
     input:
         unpack(sample_inputs),

@@ -40,7 +40,7 @@ def _all(hr, other, space):
 
 def test_identical_sets_score_perfectly(hr, space):
     m = _all(hr, hr, space)
-    assert abs(m["fd"]) < 1e-6 and abs(m["kd"]) < 1e-3 and m["lpips"] == 0.0
+    assert abs(m["fd"]) < 1e-4 and abs(m["kd"]) < 1e-3 and m["lpips"] == 0.0  # sqrtm of a singular covariance: ~1e-6 error
     assert np.isinf(m["psnr"]) and m["ssim"] == pytest.approx(1.0)
 
 

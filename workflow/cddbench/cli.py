@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd("sample", "method", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out")
     cmd("reference", "test-pairs", "out", "floor")
     cmd("evaluate", "samples", "test-pairs", "reference", "out")
-    cmd("quality-gates", "test-pairs", "vae", "teacher", "reference", "metrics", "out", "grid")
+    cmd("quality-gates", "test-pairs", "vae", "teacher", "reference", "floor", "out", "grid").add_argument(
+        "--metrics", nargs="+", required=True, help="metric records of the configured runs")
     cmd("download-weights")
     return ap
 
@@ -101,7 +102,8 @@ def _dispatch(args, cfg):
     if c == "quality-gates":
         from cddbench.quality import quality_gates
 
-        return quality_gates(_context(args, cfg), args.test_pairs, args.reference, args.metrics, args.out, args.grid)
+        return quality_gates(_context(args, cfg), args.test_pairs, args.reference, args.floor, args.metrics, args.out,
+                             args.grid)
     if c == "download-weights":
         from cddbench.metrics import download_weights
 

@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 
@@ -20,12 +19,13 @@ from cddbench.sample import initial_noise
 PSNR_MARGIN_DB = 2.0
 
 
-def _records(metrics_dir: str, method: str) -> dict[int, list[dict]]:
+def _by_steps(records: list[dict], method: str) -> dict[int, list[dict]]:
     out: dict[int, list[dict]] = {}
-    for path in glob.glob(os.path.join(metrics_dir, method, "*", "seed*.json")):
-        with open(path) as f:
-            r = json.load(f)
-        out.setdefault(int(r["steps"]), []).append(r)
+    for r in records:
+        if r["method"] == method:
+            out.setdefault(int(r["steps"]), []).append(r)
+    if not out:
+        raise ValueError(f"quality gates need metric records of {method!r}; none were given")
     return out
 
 
@@ -55,18 +55,23 @@ def save_grid(images: np.ndarray, path: str, cols: int = 8) -> None:
         (rows[0].shape[1] * 2, len(rows) * rows[0].shape[0] * 2), Image.NEAREST).save(path)
 
 
-def quality_gates(ctx, test_pairs: str, ref_npz: str, metrics_dir: str, out_json: str, grid_png: str) -> dict:
+def quality_gates(ctx, test_pairs: str, ref_npz: str, floor_json: str, metric_files: list[str], out_json: str,
+                  grid_png: str) -> dict:
     cfg, ecfg = ctx.cfg, ctx.cfg["evaluate"]
     ref = np.load(ref_npz)
     backend, ref_feats = str(ref["backend"]), ref["features"]
     fd = metrics.names(backend).fd
     hr = hr_test_images(test_pairs)
     seed = cfg["seed"]
+    records = []
+    for path in metric_files:
+        with open(path) as f:
+            records.append(json.load(f))
 
     vae = models.load_autoencoder(ctx.vae_dir)
     recon = data.to_uint8(pretrain.decode(vae, pretrain.encode(vae, data.to_tensor(hr))))
     ae = evaluate_images(recon, hr, ref_feats, backend, ecfg, seed)
-    bic = _records(metrics_dir, "bicubic")[0][0]
+    bic = _by_steps(records, "bicubic")[0][0]
     gate_ae = {"autoencoder_psnr": ae["psnr"], "bicubic_psnr": bic["psnr"], f"autoencoder_{fd}": ae[fd],
                f"bicubic_{fd}": bic[fd], "required_psnr_margin_db": PSNR_MARGIN_DB,
                "pass": bool(ae["psnr"] >= bic["psnr"] + PSNR_MARGIN_DB and ae[fd] < bic[fd])}
@@ -79,7 +84,7 @@ def quality_gates(ctx, test_pairs: str, ref_npz: str, metrics_dir: str, out_json
     gate_teacher = {f"teacher_{fd}": t_fd, f"noise_{fd}": n_fd, "ddim_steps": cfg["teacher"]["grid_steps"],
                     "pass": bool(t_fd < 0.25 * n_fd)}
 
-    ldm = _records(metrics_dir, "ldm_sr")
+    ldm = _by_steps(records, "ldm_sr")
     few, many = min(ldm), max(ldm)
     v_few, v_many = [r[fd] for r in ldm[few]], [r[fd] for r in ldm[many]]
     spread = max(np.ptp(v_few), np.ptp(v_many))
@@ -87,7 +92,7 @@ def quality_gates(ctx, test_pairs: str, ref_npz: str, metrics_dir: str, out_json
     gate_ldm = {f"ldm_sr_{few}_{fd}": v_few, f"ldm_sr_{many}_{fd}": v_many, "gap": gap, "seed_spread": float(spread),
                 "n_seeds": len(v_few), "pass": bool(len(v_few) > 1 and gap > spread)}
 
-    with open(ref_npz.replace(".npz", "_floor.json")) as f:
+    with open(floor_json) as f:
         floor = json.load(f)
     result = {"metric_backend": backend, "noise_floor": floor,
               "autoencoder_beats_bicubic": gate_ae, "teacher_beats_noise": gate_teacher,

@@ -1,7 +1,6 @@
 """Tables and gates from result files only (no models): what the notebooks show and the tests check."""
 from __future__ import annotations
 
-import glob
 import json
 import math
 import os
@@ -23,11 +22,10 @@ ORDER = ["bicubic", "realesrgan", "stablesr", "ldm_sr@4", "dpm_solver", "dpm_sol
 METRIC_COLUMNS = ["fid", "fd_proxy", "kid", "kd_proxy", "lpips", "lpips_proxy", "psnr", "ssim", "seconds_per_image"]
 
 
-def load_records(metrics_dir: str) -> pd.DataFrame:
-    """Every ``{method}/{steps}/seed{seed}.json`` under ``metrics_dir`` as one row."""
-    files = sorted(glob.glob(os.path.join(metrics_dir, "*", "*", "seed*.json")))
+def load_records(files: list[str]) -> pd.DataFrame:
+    """The metric records of the configured runs (given explicitly: stale files of older configs never leak in)."""
     if not files:
-        raise FileNotFoundError(f"{metrics_dir}: no metric records")
+        raise ValueError("no metric records given")
     rows = []
     for path in files:
         with open(path) as f:
@@ -81,11 +79,12 @@ def to_markdown(table: pd.DataFrame) -> str:
     return out.to_markdown(index=False)
 
 
-def read_params(models_dir: str) -> dict[str, dict]:
+def read_params(model_dirs: list[str]) -> dict[str, dict]:
+    """``{method: info.json}`` of each trained method's model folder (named after the method)."""
     out = {}
-    for path in glob.glob(os.path.join(models_dir, "*", "info.json")):
-        with open(path) as f:
-            out[os.path.basename(os.path.dirname(path))] = json.load(f)
+    for folder in model_dirs:
+        with open(os.path.join(folder, "info.json")) as f:
+            out[os.path.basename(os.path.normpath(folder))] = json.load(f)
     return out
 
 
