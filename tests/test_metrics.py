@@ -66,3 +66,34 @@ def test_backend_resolution_names_missing_weights(tmp_path):
     with pytest.raises(FileNotFoundError, match="inception-2015-12-05.pt"):
         metrics.resolve_backend(dict(ECFG, metric_backend="standard", weights_dir=str(tmp_path)))
     assert metrics.names("proxy").fd == "fd_proxy" and metrics.names("standard").fd == "fid"
+
+
+def test_standard_backend_loads_weights_from_the_folder(tmp_path, hr):
+    """The standard path's wiring, without network: stand-in weight files with the real names and layouts."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(1)
+    alex = torchvision.models.alexnet(weights=None).state_dict()
+    torch.save(alex, tmp_path / metrics.ALEXNET_FILE)
+
+    class Layers(torch.nn.Module):  # clean-fid's "clean" mode calls base.layers(x) -> B x 2048 x 1 x 1
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.mean(dim=(2, 3), keepdim=True).repeat(1, 683, 1, 1)[:, :2048]
+
+    class InceptionStub(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = Layers()
+
+        def forward(self, x: torch.Tensor, return_features: bool = True) -> torch.Tensor:
+            return self.layers(x)
+
+    torch.jit.save(torch.jit.script(InceptionStub()), str(tmp_path / metrics.INCEPTION_FILE))
+    ecfg = dict(ECFG, metric_backend="auto", weights_dir=str(tmp_path))
+    assert metrics.resolve_backend(ecfg) == "standard"
+    lp = metrics.Lpips("standard", ecfg)
+    loaded = lp.net.net.slice2.state_dict()["3.weight"]  # torchvision features.3 lives in lpips' slice2
+    assert torch.equal(loaded, alex["features.3.weight"])
+    feats = metrics.FeatureSpace("standard", ecfg)(hr[:4])
+    assert feats.shape == (4, 2048)

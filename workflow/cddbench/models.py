@@ -11,8 +11,6 @@ import os
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
-NULL_EMBEDDING_FILE = "null_embedding.safetensors"
-
 
 def build_autoencoder(cfg: dict, image_size: int) -> AutoencoderKL:
     n = len(cfg["block_out_channels"])
@@ -45,10 +43,7 @@ def build_scheduler(cfg: dict) -> DDPMScheduler:
 
 def null_embedding(unet: UNet2DConditionModel, batch: int) -> torch.Tensor:
     """The fixed conditioning of the unconditional teacher: zeros, one token (a stand-in for SD's empty prompt)."""
-    emb = getattr(unet, "_cdd_null_embedding", None)
-    if emb is None:
-        emb = torch.zeros(1, 1, unet.config.cross_attention_dim, device=unet.device, dtype=unet.dtype)
-    return emb.expand(batch, -1, -1)
+    return torch.zeros(batch, 1, unet.config.cross_attention_dim, device=unet.device, dtype=unet.dtype)
 
 
 def add_condition_channels(unet: UNet2DConditionModel, extra: int) -> UNet2DConditionModel:

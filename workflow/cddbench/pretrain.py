@@ -90,11 +90,11 @@ def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv
         torch.manual_seed(cfg["seed"])
         vae = models.load_autoencoder(vae_dir)
         x0 = encode(vae, data.to_tensor(data.load_split(train_dir)["image"]))
-        unet = models.build_unet(tcfg["unet"], x0.shape[-1], x0.shape[1])
+        online = models.build_unet(tcfg["unet"], x0.shape[-1], x0.shape[1])
         sched = models.build_scheduler(tcfg["schedule"])
         g = torch.Generator().manual_seed(cfg["seed"] + 2)
-        unet = fit(unet, lambda idx, step: diffusion_loss(unet, sched, x0[idx], None, g), tcfg["train"],
-                   len(x0), cfg["seed"], log_csv, "teacher")
+        unet = fit(online, lambda idx, step: diffusion_loss(online, sched, x0[idx], None, g), tcfg["train"],
+                   len(x0), cfg["seed"], log_csv, "teacher")  # the EMA weights are the teacher
     models.save_model(unet, os.path.join(out_dir, "unet"))
     sched.save_pretrained(os.path.join(out_dir, "scheduler"))
     info = {"source": ref or "trained", "params": models.count_params(unet)}

@@ -71,8 +71,9 @@ def to_markdown(table: pd.DataFrame) -> str:
     out = table[shown].copy()
     for c in METRIC_COLUMNS:
         if f"{c}_mean" in table:
-            fmt = "{:.3f}" if c != "seconds_per_image" else "{:.4f}"
-            out[c] = [fmt.format(m) + ("" if math.isnan(s) else " ± " + fmt.format(s))
+            # significant digits (KID lives around 1e-4); a std needs only two
+            mean_fmt, std_fmt = ("{:.2f}", "{:.2f}") if c == "psnr" else ("{:.4g}", "{:.2g}")
+            out[c] = [mean_fmt.format(m) + ("" if math.isnan(s) else " ± " + std_fmt.format(s))
                       for m, s in zip(table[f"{c}_mean"], table[f"{c}_std"])]
     out["paper FID"] = table["paper_fid"].map(lambda v: "" if math.isnan(v) else f"{v:.2f}")
     out["paper LPIPS"] = table["paper_lpips"].map(lambda v: "" if math.isnan(v) else f"{v:.4f}")

@@ -36,7 +36,7 @@ def batches(n: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     while True:
         perm = torch.randperm(n, generator=g)
-        for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
+        for i in range(0, n - batch_size + 1, batch_size):  # drop the ragged tail: equal-size batches
             yield perm[i : i + batch_size]
 
 

@@ -6,15 +6,21 @@ A method module defines:
                                  (omit for training-free methods)
   ``load(ctx, model_dir)``       return a sampler ``(lr, steps, noise) -> hr`` (tensors in [-1, 1])
   ``nfe(steps)``                 network evaluations per image at that step count
-  ``SEEDED``                     False for deterministic methods: sampled once, not once per seed
-A new method is a new module here plus its entry under ``methods:`` in the config (and the schema).
+A new method is a new module here, a line in ``METHODS`` and its entry under ``methods:`` in the config
+(and the schema).
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
 
-METHODS = ("bicubic", "ldm_sr")
+# What the Snakefile must know at parse time, without importing torch/diffusers (seconds per `snakemake` call):
+# does the method train, and does its output depend on the sampling seed? tests/test_methods.py checks `trains`
+# against the modules.
+METHODS = {
+    "bicubic": {"trains": False, "seeded": False},
+    "ldm_sr": {"trains": True, "seeded": True},
+}
 
 
 @dataclass
@@ -28,14 +34,20 @@ class Context:
 
 
 def get(name: str):
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; known: {list(METHODS)}")
+    _entry(name)
     return importlib.import_module(f"cddbench.methods.{name}")
 
 
+def _entry(name: str) -> dict:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; known: {list(METHODS)}")
+    return METHODS[name]
+
+
 def trains(name: str) -> bool:
-    return hasattr(get(name), "train")
+    return _entry(name)["trains"]
 
 
 def seeded(name: str) -> bool:
-    return getattr(get(name), "SEEDED", True)
+    """False for deterministic methods: sampled once, not once per seed."""
+    return _entry(name)["seeded"]

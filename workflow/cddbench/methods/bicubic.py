@@ -8,7 +8,6 @@ from PIL import Image
 from cddbench import data
 
 DISPLAY = "Bicubic"
-SEEDED = False  # no sampling noise: one run is the whole result
 
 
 def nfe(steps: int) -> int:

@@ -37,9 +37,9 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     pairs = data.load_split(ctx.train_pairs)
     x0 = pretrain.encode(vae, data.to_tensor(pairs["hr"]))
     cond = lr_condition(data.to_tensor(pairs["lr"]), x0.shape[-2:])
-    unet = models.add_condition_channels(teacher, cond.shape[1])
+    online = models.add_condition_channels(teacher, cond.shape[1])
     g = torch.Generator().manual_seed(cfg["seed"] + 3)
-    unet = fit(unet, lambda idx, step: pretrain.diffusion_loss(unet, sched, x0[idx], cond[idx], g), tcfg,
+    unet = fit(online, lambda idx, step: pretrain.diffusion_loss(online, sched, x0[idx], cond[idx], g), tcfg,
                len(x0), cfg["seed"], log_csv, "ldm_sr")
     models.save_model(unet, os.path.join(out_dir, "unet"))
     sched.save_pretrained(os.path.join(out_dir, "scheduler"))
