@@ -87,7 +87,7 @@ def _dispatch(args, cfg):
 
         model = None if args.model == "-" else args.model
         return sample.run(_context(args, cfg), args.method, int(args.steps), int(args.seed), args.test_pairs,
-                          model, args.out, cfg["evaluate"]["batch_size"])
+                          model, args.out, cfg["sampler"]["batch_size"])
     if c == "reference":
         from cddbench.evaluate import reference
 
