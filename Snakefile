@@ -25,4 +25,5 @@ rule all:
         "results/table1.csv",
         "results/table1.md",
         "results/quality_gates.json",
+        "results/figures/degradations.png",
     default_target: True

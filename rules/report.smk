@@ -24,3 +24,23 @@ rule table1:
     shell:
         "papermill {input.notebook} {output.notebook} -k python3 --cwd . --log-output"
         " -y {params.nb:q} > {log} 2>&1"
+
+
+rule degradation_figure:
+    input:
+        patches=f"{DATA}/patches/test",
+        notebook="workflow/notebooks/degradations.ipynb",
+    output:
+        png=f"{RESULTS}/figures/degradations.png",
+        notebook=f"{RESULTS}/notebooks/degradations.ipynb",
+    params:
+        nb=lambda w, input, output: json.dumps({"patches_dir": input.patches, "degradation": config["degradation"],
+                                                "seed": config["seed"], "out_png": output.png}),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/degradation_figure.log",
+    benchmark:
+        f"{BENCH}/degradation_figure.tsv"
+    shell:
+        "papermill {input.notebook} {output.notebook} -k python3 --cwd . --log-output -y {params.nb:q} > {log} 2>&1"

@@ -68,7 +68,7 @@ def test_hub_source_fails_offline_with_clear_message(tmp_path):
         data.build_patch_datasets(cfg, 0, str(tmp_path))
 
 
-SIMPLE = dict(method="simple", blur_sigma=[0.2, 3.0], noise_sigma=[1.0, 30.0], jpeg_quality=[30, 95])
+SIMPLE = dict(method="simple", simple=dict(blur_sigma=[0.2, 3.0], noise_sigma=[1.0, 30.0], jpeg_quality=[30, 95]))
 
 
 def test_degradation_is_seeded_per_image():

@@ -1,8 +1,11 @@
 """4x degradation of HR patches into (LR, HR) pairs.
 
-``simple`` (issue [1]): Gaussian blur -> bicubic 4x down -> Gaussian noise -> JPEG, each parameter drawn
-per image from a generator seeded by (config seed, image id), so a test image's LR is the same across runs,
-machines, batch sizes and orders. The full Real-ESRGAN pipeline replaces it behind ``degradation.method``.
+Each image's degradation is drawn from a generator seeded by (config seed, image id), so a test image's LR is the
+same across runs, machines, batch sizes and orders; the drawn parameters are stored beside each image.
+``degradation.method`` picks the algorithm, and ``degradation.<method>`` holds its settings:
+  ``simple``      Gaussian blur -> bicubic 4x down -> Gaussian noise -> JPEG
+  ``realesrgan``  Real-ESRGAN's second-order pipeline (cddbench.realesrgan)
+Pairs are degraded once, in the ``degrade`` rule, for training and test alike (not on the fly).
 """
 from __future__ import annotations
 
@@ -38,15 +41,21 @@ def degrade_simple(hr: np.ndarray, rng: np.random.Generator, cfg: dict) -> tuple
     return lr, params
 
 
-METHODS = {"simple": degrade_simple}
+def _realesrgan(hr, rng, cfg):
+    from cddbench.realesrgan import degrade_realesrgan
+
+    return degrade_realesrgan(hr, rng, cfg)
+
+
+METHODS = {"simple": degrade_simple, "realesrgan": _realesrgan}
 
 
 def degrade(hr: np.ndarray, seed: int, image_id: str, cfg: dict) -> tuple[np.ndarray, dict]:
-    try:
-        fn = METHODS[cfg["method"]]
-    except KeyError:
-        raise ValueError(f"degradation.method={cfg['method']!r}: expected one of {sorted(METHODS)}") from None
-    return fn(hr, image_rng(seed, image_id), cfg)
+    """``cfg`` is the config's ``degradation`` section."""
+    method = cfg["method"]
+    if method not in METHODS:
+        raise ValueError(f"degradation.method={method!r}: expected one of {sorted(METHODS)}")
+    return METHODS[method](hr, image_rng(seed, image_id), cfg[method])
 
 
 def build_pairs(patch_dir: str, out_dir: str, seed: int, cfg: dict) -> int:
