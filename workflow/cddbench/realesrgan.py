@@ -184,8 +184,10 @@ def _add_noise(x: torch.Tensor, n: dict, g: torch.Generator) -> torch.Tensor:
         noise = torch.randn(shape, generator=g, dtype=x.dtype) * n["sigma"] / 255.0
     else:  # Poisson noise at the image's own number of grey levels (rounded up to a power of two), as BasicSR
         base = _gray(x) if n["gray"] else x
-        base = (base * 255.0).round().clamp(0, 255) / 255.0
-        levels = 2 ** math.ceil(math.log2(max(len(torch.unique(base)), 2)))
+        grey = (base * 255.0).round().clamp(0, 255)
+        distinct = int(np.count_nonzero(np.bincount(grey.to(torch.uint8).flatten().numpy(), minlength=256)))
+        base = grey / 255.0
+        levels = 2 ** math.ceil(math.log2(max(distinct, 2)))  # = torch.unique count, without the sort
         noise = (torch.poisson(base * levels, generator=g) / levels - base) * n["scale"]
     return (x + noise).clamp(0, 1)  # expand_as via broadcasting for gray noise
 
