@@ -55,8 +55,7 @@ def test_branch_probabilities(cfg, draws):
     _close(_freq([d["blur2"] for d in draws]), {True: cfg["second_blur_prob"]})
     _close(_freq([d["final_order"] for d in draws]), {"resize_first": 0.5, "jpeg_first": 0.5})
     _close(_freq([d["final_sinc"] for d in draws]), {True: cfg["final_sinc_prob"]})
-    for key in ("mode",):
-        _close(_freq([d["resize1"][key] for d in draws]), {m: 1 / 3 for m in realesrgan.MODES})
+    _close(_freq([d["resize1"]["mode"] for d in draws]), {m: 1 / 3 for m in realesrgan.MODES})
     _close(_freq([d["final_mode"] for d in draws]), {m: 1 / 3 for m in realesrgan.MODES})
 
 
@@ -82,8 +81,7 @@ def test_every_drawn_parameter_lies_in_its_range(cfg, draws):
         for stage, rng_key in (("resize1", "resize_range"), ("resize2", "resize_range2")):
             r = d[stage]
             lo, hi = cfg[rng_key]
-            assert {"up": (1, hi), "down": (lo, 1), "keep": (1, 1)}[r["direction"]][0] <= r["scale"] <= \
-                   {"up": (1, hi), "down": (lo, 1), "keep": (1, 1)}[r["direction"]][1]
+            assert _within(r["scale"], {"up": (1, hi), "down": (lo, 1), "keep": (1, 1)}[r["direction"]])
         for stage, sig, pois in (("noise1", cfg["noise_range"], cfg["poisson_scale_range"]),
                                  ("noise2", cfg["noise_range2"], cfg["poisson_scale_range2"])):
             n = d[stage]

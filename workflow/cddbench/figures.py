@@ -22,7 +22,7 @@ def degradation_grid(hr: list[np.ndarray], ids: list[str], dcfg: dict, seed: int
             lr, p = degrade(img, seed, f"{image_id}#figure{v}", dcfg)
             big = Image.fromarray(lr).resize(img.shape[1::-1], Image.NEAREST)
             axes[r, v + 1].imshow(big)
-            label = p.get("kernel1", {}).get("type", "") if isinstance(p.get("kernel1"), dict) else ""
+            label = p.get("kernel1", {}).get("type", "")  # the first blur kernel (realesrgan only)
             axes[r, v + 1].set_title(f"LR {v + 1}" + (f"\n{label}" if label else ""), fontsize=7)
     for ax in axes.flat:
         ax.set_axis_off()
