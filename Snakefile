@@ -14,7 +14,7 @@ validate(config, "workflow/cddbench/config.schema.yaml")
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/teacher.smk"
-include: "rules/baselines.smk"
+include: "rules/train.smk"
 include: "rules/sample.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"

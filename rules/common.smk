@@ -1,7 +1,9 @@
 # Helpers shared by the rules: config subsets passed to the CLI, the (method, steps, seed) grid, paths.
 import json
 import os
+import re
 
+from cddbench import config as _config
 from cddbench import methods as _methods
 
 RESULTS = "results"
@@ -20,37 +22,52 @@ def cfg_json(*keys):
     return json.dumps({k: config[k] for k in keys}, sort_keys=True)
 
 
-def method_cfg_json(method):
-    """A method's config: the shared keys plus only its own `methods.<name>` entry."""
+RUNS = _config.runs(config)  # {run name: {"method", "config"}}: the methods entries plus their variants
+
+
+def run_cfg_json(run):
+    """A run's config: the shared keys plus only its method's entry and, for a variant, its one changed key."""
     sub = {k: config[k] for k in ("seed", "device", "threads", "sampler", "evaluate", "teacher")}
+    method = RUNS[run]["method"]
     sub["methods"] = {method: config["methods"][method]}
+    if run != method:
+        key, value = run[len(method) + 1 :].split("=", 1)
+        sub["variants"] = {method: {key: [v for v in config["variants"][method][key] if _config._fmt(v) == value]}}
     return json.dumps(sub, sort_keys=True)
 
 
-def runs():
-    """Every (method, steps, seed) the config asks to sample and evaluate (deterministic methods: first seed only)."""
-    return [(m, s, seed) for m, mcfg in config["methods"].items() for s in mcfg["steps"]
-            for seed in (config["seeds"] if _methods.seeded(m) else config["seeds"][:1])]
+def trains(run):
+    return _methods.trains(RUNS[run]["method"])
+
+
+def evaluations():
+    """Every (run, steps, seed) the config asks to sample and evaluate (deterministic methods: first seed only)."""
+    return [(r, s, seed) for r, spec in RUNS.items() for s in spec["config"]["steps"]
+            for seed in (config["seeds"] if _methods.seeded(spec["method"]) else config["seeds"][:1])]
 
 
 def metric_files():
-    return [f"{RESULTS}/metrics/{m}/{s}/seed{seed}.json" for m, s, seed in runs()]
+    return [f"{RESULTS}/metrics/{r}/{s}/seed{seed}.json" for r, s, seed in evaluations()]
+
+
+def model_dirs():
+    return [model_dir(r) for r in RUNS if trains(r)]
 
 
 def sample_inputs(w):
     inputs = {"pairs": f"{DATA}/pairs/test", "vae": f"{MODELS}/autoencoder", "teacher": f"{MODELS}/teacher"}
-    if _methods.trains(w.method):
-        inputs["model"] = model_dir(w.method)
+    if trains(w.run):
+        inputs["model"] = model_dir(w.run)
     return inputs
 
 
-def model_dir(method):
-    """The trained weights a method samples from ('-' for training-free methods)."""
-    return f"{MODELS}/{method}" if _methods.trains(method) else "-"
+def model_dir(run):
+    """The trained weights a run samples from ('-' for training-free methods)."""
+    return f"{MODELS}/{run}" if trains(run) else "-"
 
 
 wildcard_constraints:
-    method="|".join(_methods.METHODS),
+    run="|".join(re.escape(r) for r in RUNS),
     steps=r"\d+",
     seed=r"\d+",
     split="train|test",

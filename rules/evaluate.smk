@@ -23,20 +23,20 @@ rule reference_features:
 
 rule evaluate:
     input:
-        samples=f"{RESULTS}/samples/{{method}}/{{steps}}/seed{{seed}}",
+        samples=f"{RESULTS}/samples/{{run}}/{{steps}}/seed{{seed}}",
         pairs=f"{DATA}/pairs/test",
         ref=f"{RESULTS}/metrics/reference.npz",
     output:
-        f"{RESULTS}/metrics/{{method}}/{{steps}}/seed{{seed}}.json",
+        f"{RESULTS}/metrics/{{run}}/{{steps}}/seed{{seed}}.json",
     params:
         cfg=cfg_json("seed", "threads", "evaluate"),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/evaluate_{{method}}_{{steps}}_seed{{seed}}.log",
+        f"{LOGS}/evaluate_{{run}}_{{steps}}_seed{{seed}}.log",
     threads: config["threads"]
     benchmark:
-        f"{BENCH}/evaluate_{{method}}_{{steps}}_seed{{seed}}.tsv"
+        f"{BENCH}/evaluate_{{run}}_{{steps}}_seed{{seed}}.tsv"
     shell:
         "cddbench evaluate --config {params.cfg:q} --threads {threads} --samples {input.samples}"
         " --test-pairs {input.pairs} --reference {input.ref} --out {output} > {log} 2>&1"

@@ -4,17 +4,19 @@
 rule table1:
     input:
         metrics=metric_files(),
-        models=[model_dir(m) for m in config["methods"] if _methods.trains(m)],
+        models=model_dirs(),
         gates=f"{RESULTS}/quality_gates.json",
         notebook="workflow/notebooks/table1.ipynb",
     output:
         csv=f"{RESULTS}/table1.csv",
         md=f"{RESULTS}/table1.md",
+        runs=f"{RESULTS}/runs.csv",
         notebook=f"{RESULTS}/notebooks/table1.ipynb",
     params:
         # papermill parameters as data (YAML), never as code
         nb=lambda w, input, output: json.dumps({"metric_files": list(input.metrics), "model_dirs": list(input.models),
-                                                "gates_json": input.gates, "out_csv": output.csv, "out_md": output.md}),
+                                                "gates_json": input.gates, "out_csv": output.csv, "out_md": output.md,
+                                                "out_runs": output.runs}),
     conda:
         CONDA_ENV
     log:

@@ -1,22 +1,22 @@
-# Stage 5: one generic rule keyed by (method, steps, seed): PNGs of the test set + seconds per image.
+# Stage 5: one generic rule keyed by (run, steps, seed): PNGs of the test set + seconds per image.
 
 
 rule sample:
     input:
         unpack(sample_inputs),
     output:
-        directory(f"{RESULTS}/samples/{{method}}/{{steps}}/seed{{seed}}"),
+        directory(f"{RESULTS}/samples/{{run}}/{{steps}}/seed{{seed}}"),
     params:
-        cfg=lambda w: method_cfg_json(w.method),
-        model=lambda w: model_dir(w.method),
+        cfg=lambda w: run_cfg_json(w.run),
+        model=lambda w: model_dir(w.run),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/sample_{{method}}_{{steps}}_seed{{seed}}.log",
+        f"{LOGS}/sample_{{run}}_{{steps}}_seed{{seed}}.log",
     threads: config["threads"]
     benchmark:
-        f"{BENCH}/sample_{{method}}_{{steps}}_seed{{seed}}.tsv"
+        f"{BENCH}/sample_{{run}}_{{steps}}_seed{{seed}}.tsv"
     shell:
-        "cddbench sample --config {params.cfg:q} --threads {threads} --method {wildcards.method}"
+        "cddbench sample --config {params.cfg:q} --threads {threads} --run {wildcards.run}"
         " --steps {wildcards.steps} --seed {wildcards.seed} --test-pairs {input.pairs} --vae {input.vae}"
         " --teacher {input.teacher} --model {params.model} --out {output} > {log} 2>&1"

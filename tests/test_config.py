@@ -47,6 +47,12 @@ BAD = [
     ("evaluate.metric_backend", "inception", "evaluate.metric_backend"),
     ("evaluate.batch_size", DELETE, "evaluate"),
     ("typo_key", 1, "(top level)"),
+    ("methods.cdd.predictor", "ddim", "methods.cdd.predictor"),
+    ("methods.cdd.guidance.distance", "l1", "methods.cdd.guidance.distance"),
+    ("variants.magic", {"lr": [1]}, "variants.magic"),
+    ("variants.cdd", {"learning_rate": [1]}, "variants.cdd.learning_rate"),
+    ("variants.cdd", {"guidance.scale": [1]}, "variants.cdd.guidance.scale"),
+    ("variants.cdd", {"regime": ["full"]}, "variants.cdd.regime"),  # the default value: not a variant
 ]
 
 
@@ -56,6 +62,25 @@ def test_malformed_config_is_rejected_with_key_named(default, path, value, named
     _set(cfg, path, value)
     with pytest.raises(ValueError, match=f"invalid config at {named.replace('(', '[(]').replace(')', '[)]')}"):
         config.validate(cfg)
+
+
+def test_variant_with_an_invalid_value_is_rejected_naming_the_run(default):
+    cfg = copy.deepcopy(default)
+    cfg["variants"] = {"cdd": {"predictor": ["ddim"]}}
+    with pytest.raises(ValueError, match="variant 'cdd-predictor=ddim': invalid config at methods.cdd.predictor"):
+        config.validate(cfg)
+
+
+def test_variants_differ_from_their_method_in_exactly_one_key(default):
+    cfg = copy.deepcopy(default)
+    cfg["variants"] = {"cdd": {"guidance.weight": [0.0], "init": ["random"]}}
+    before = copy.deepcopy(cfg)
+    runs = config.runs(config.validate(cfg))
+    assert cfg == before  # resolving never mutates the config
+    assert set(runs) == {"bicubic", "ldm_sr", "cdd", "cdd-guidance.weight=0.0", "cdd-init=random"}
+    assert runs["cdd-guidance.weight=0.0"]["config"]["guidance"] == {**default["methods"]["cdd"]["guidance"],
+                                                                     "weight": 0.0}
+    assert runs["cdd-init=random"]["method"] == "cdd"
 
 
 def test_snakemake_rejects_bad_config_before_any_job(repo, tmp_path):

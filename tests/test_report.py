@@ -9,17 +9,20 @@ from cddbench import report
 def _records(backend="proxy"):
     fd = "fd_proxy" if backend == "proxy" else "fid"
     rows = []
-    for method, steps, nfe, vals in [("ldm_sr", 200, 200, [1.0, 1.2]), ("bicubic", 0, 0, [5.0]),
-                                     ("ldm_sr", 4, 4, [3.0, 3.4])]:
+    for run, steps, nfe, vals in [("ldm_sr", 200, 200, [1.0, 1.2]), ("bicubic", 0, 0, [5.0]),
+                                  ("cdd", 4, 4, [2.0, 2.2]), ("cdd", 1, 1, [4.0, 4.4]), ("ldm_sr", 4, 4, [3.0, 3.4]),
+                                  ("cdd-regime=adapter", 4, 4, [2.5, 2.7]), ("cdd-init=random", 4, 4, [9.0, 9.9])]:
         for seed, v in enumerate(vals):
-            rows.append({"method": method, "steps": steps, "seed": seed, "nfe": nfe, "n_images": 10,
+            rows.append({"run": run, "method": run.split("-")[0], "steps": steps, "seed": seed, "nfe": nfe, "n_images": 10,
                          "metric_backend": backend, fd: v, "psnr": 20 + v, "seconds_per_image": 0.1 * nfe})
     return pd.DataFrame(rows)
 
 
 def test_table_aggregates_over_seeds_in_paper_order():
-    t = report.table1(_records(), {"ldm_sr": {"params_trained": 5, "params_total": 7}})
-    assert list(zip(t["method"], t["steps"])) == [("bicubic", 0), ("ldm_sr", 4), ("ldm_sr", 200)]
+    t = report.table1(report.summarize(_records(), {"ldm_sr": {"params_trained": 5, "params_total": 7}}))
+    assert list(zip(t["run"], t["steps"])) == [("bicubic", 0), ("ldm_sr", 4), ("cdd-regime=adapter", 4), ("cdd", 4),
+                                               ("ldm_sr", 200)]
+    assert list(t["row"]) == ["Bicubic", "LDM-SR (4)", "Ours* (4)", "Ours (4)", "LDM-SR (200)"]
     row = t.iloc[1]
     assert row["fd_proxy_mean"] == pytest.approx(3.2) and row["fd_proxy_std"] == pytest.approx(0.2828427, rel=1e-6)
     assert row["n_seeds"] == 2 and row["params_trained"] == 5 and row["row"] == "LDM-SR (4)"
@@ -28,12 +31,19 @@ def test_table_aggregates_over_seeds_in_paper_order():
     assert "fid_mean" not in t.columns  # a proxy never appears under the real metric's name
 
 
+def test_summary_keeps_every_run_and_step_count():
+    s = report.summarize(_records(), {})
+    assert len(s) == 7 and ("cdd", 1) in set(zip(s["run"], s["steps"]))
+    assert s.set_index("run").loc["cdd-init=random", "row"] == "Ours [init=random] (4)"
+    assert math.isnan(s[(s["run"] == "cdd") & (s["steps"] == 1)]["paper_fid"].iloc[0])
+
+
 def test_markdown_names_the_backend_metric():
-    md = report.to_markdown(report.table1(_records(), {}))
+    md = report.to_markdown(report.table1(report.summarize(_records(), {})))
     assert "fd_proxy" in md and "| fid" not in md and "3.2 ± 0.28" in md
 
 
 def test_mixed_backends_are_refused():
     mixed = pd.concat([_records("proxy"), _records("standard")])
     with pytest.raises(ValueError, match="mix metric backends"):
-        report.table1(mixed, {})
+        report.summarize(mixed, {})

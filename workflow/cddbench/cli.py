@@ -1,5 +1,6 @@
 """Entry points the Snakemake rules call (one subcommand per rule); each works by hand too:
-``cddbench sample --config config.yaml --method ldm_sr --steps 4 --seed 0 ...``."""
+``cddbench sample --config config.yaml --run ldm_sr --steps 4 --seed 0 ...`` (a run: a ``methods`` entry or a
+variant of one, see ``cddbench.config.runs``)."""
 from __future__ import annotations
 
 import argparse
@@ -27,13 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
     cmd("degrade", "patches", "out")
     cmd("autoencoder", "train", "out", "log")
     cmd("teacher", "train", "vae", "out", "log")
-    cmd("train", "method", "train-pairs", "vae", "teacher", "out", "log")
-    cmd("sample", "method", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out")
+    cmd("train", "run", "train-pairs", "vae", "teacher", "out", "log")
+    cmd("sample", "run", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out")
     cmd("reference", "test-pairs", "out", "floor")
     cmd("evaluate", "samples", "test-pairs", "reference", "out")
     cmd("quality-gates", "test-pairs", "vae", "teacher", "reference", "floor", "out", "grid").add_argument(
         "--metrics", nargs="+", required=True, help="metric records of the configured runs")
     cmd("download-weights")
+    cmd("benchmark-cdd", "out")
     return ap
 
 
@@ -55,8 +57,15 @@ def _context(args, cfg):
     from cddbench import config as config_mod
     from cddbench.methods import Context
 
+    run = getattr(args, "run", "")
+    mcfg = None
+    if run:
+        runs = config_mod.runs(cfg)
+        if run not in runs:
+            raise ValueError(f"--run {run!r}: the config defines the runs {sorted(runs)}")
+        mcfg = runs[run]["config"]
     return Context(cfg=cfg, train_pairs=getattr(args, "train_pairs", ""), vae_dir=args.vae,
-                   teacher_dir=args.teacher, device=config_mod.device(cfg))
+                   teacher_dir=args.teacher, device=config_mod.device(cfg), run=run, mcfg=mcfg)
 
 
 def _dispatch(args, cfg):
@@ -79,14 +88,15 @@ def _dispatch(args, cfg):
 
         return train_teacher(cfg, args.train, args.vae, args.out, args.log)
     if c == "train":
-        from cddbench import methods
+        from cddbench import config as config_mod, methods
 
-        return methods.get(args.method).train(_context(args, cfg), args.out, args.log)
+        ctx = _context(args, cfg)
+        return methods.get(config_mod.runs(cfg)[args.run]["method"]).train(ctx, args.out, args.log)
     if c == "sample":
         from cddbench import sample
 
         model = None if args.model == "-" else args.model
-        return sample.run(_context(args, cfg), args.method, int(args.steps), int(args.seed), args.test_pairs,
+        return sample.run(_context(args, cfg), int(args.steps), int(args.seed), args.test_pairs,
                           model, args.out, cfg["sampler"]["batch_size"])
     if c == "reference":
         from cddbench.evaluate import reference
@@ -108,6 +118,13 @@ def _dispatch(args, cfg):
         from cddbench.metrics import download_weights
 
         return download_weights(cfg["evaluate"]["weights_dir"])
+    if c == "benchmark-cdd":
+        from cddbench.benchmark import cdd_speed
+
+        result = cdd_speed(cfg)
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
+        return result
     raise AssertionError(c)
 
 

@@ -16,6 +16,17 @@ def schema() -> dict:
 
 def validate(cfg: dict) -> dict:
     """Raise ValueError naming the offending key path when ``cfg`` does not match the schema."""
+    _check_schema(cfg)
+    for name, run in runs(cfg).items():  # each variant's resolved config must be valid too
+        if name != run["method"]:
+            try:
+                _check_schema({**cfg, "methods": {**cfg["methods"], run["method"]: run["config"]}})
+            except ValueError as e:
+                raise ValueError(f"variant {name!r}: {e}") from None
+    return cfg
+
+
+def _check_schema(cfg: dict) -> None:
     import jsonschema
 
     errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(cfg), key=lambda e: list(e.path))
@@ -23,7 +34,47 @@ def validate(cfg: dict) -> dict:
         e = errors[0]
         key = ".".join(str(p) for p in e.absolute_path) or "(top level)"
         raise ValueError(f"invalid config at {key}: {e.message}")
-    return cfg
+
+
+def runs(cfg: dict) -> dict[str, dict]:
+    """Every run the config asks for, ``{name: {"method": module, "config": its resolved methods entry}}``.
+
+    Each ``methods`` entry is a run of its own name. Each ``variants.<method>.<key>: [values]`` adds one run
+    per value, named ``<method>-<key>=<value>``: the method's entry with that single (dotted) key changed, so an
+    ablation differs from its default in exactly the key it names.
+    """
+    out = {name: {"method": name, "config": mcfg} for name, mcfg in cfg["methods"].items()}
+    for method, keys in (cfg.get("variants") or {}).items():
+        if method not in cfg["methods"]:
+            raise ValueError(f"invalid config at variants.{method}: no methods.{method} entry to vary")
+        for key, values in keys.items():
+            for value in values:
+                resolved = _with_key(cfg["methods"][method], key, value, f"variants.{method}.{key}")
+                name = f"{method}-{key}={_fmt(value)}"
+                if resolved == cfg["methods"][method]:
+                    raise ValueError(f"invalid config at variants.{method}.{key}: {value!r} is the default value")
+                out[name] = {"method": method, "config": resolved}
+    return out
+
+
+def _with_key(mcfg: dict, dotted: str, value, where: str) -> dict:
+    import copy
+
+    out = copy.deepcopy(mcfg)
+    node = out
+    parts = dotted.split(".")
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            raise ValueError(f"invalid config at {where}: {p!r} is not a section of the method's config")
+        node = node[p]
+    if parts[-1] not in node:
+        raise ValueError(f"invalid config at {where}: the method's config has no key {dotted!r}")
+    node[parts[-1]] = value
+    return out
+
+
+def _fmt(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def load(arg: str) -> dict:

@@ -149,7 +149,7 @@ class Lpips:
                 self._load_alexnet(state)
             else:
                 self.net = lpips.LPIPS(net="alex", lpips=False, pnet_rand=True, verbose=False)
-        self.net.eval()
+        self.net.eval().requires_grad_(False)
 
     def _load_alexnet(self, state: dict) -> None:
         # lpips splits torchvision's AlexNet.features into slice1..5 keeping the original layer indices
@@ -161,15 +161,16 @@ class Lpips:
             raise ValueError(f"{ALEXNET_FILE}: unexpected layout ({sorted(missing)[:3]} ...)")
         self.net.load_state_dict(mapped, strict=False)
 
+    def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-image distance of image tensors in [-1, 1]; differentiable (a training loss may use it)."""
+        if self.size:
+            x, y = (F.interpolate(t, size=(self.size, self.size), mode="bicubic", align_corners=False) for t in (x, y))
+        return self.net(x, y, normalize=False).flatten()
+
     @torch.no_grad()
     def __call__(self, a: np.ndarray, b: np.ndarray, batch_size: int = 100) -> np.ndarray:
-        out = []
-        for i in range(0, len(a), batch_size):
-            x, y = (_to_unit(t[i : i + batch_size]) for t in (a, b))
-            if self.size:
-                x, y = (F.interpolate(t, size=(self.size, self.size), mode="bicubic", align_corners=False)
-                        for t in (x, y))
-            out.append(self.net(x, y, normalize=False).flatten().double().numpy())
+        out = [self.distance(_to_unit(a[i : i + batch_size]), _to_unit(b[i : i + batch_size])).double().numpy()
+               for i in range(0, len(a), batch_size)]
         return np.concatenate(out)
 
 

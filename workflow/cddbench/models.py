@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 
 import torch
-from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, ControlNetModel, DDPMScheduler, UNet2DConditionModel
 
 
 def build_autoencoder(cfg: dict, image_size: int) -> AutoencoderKL:
@@ -60,6 +61,65 @@ def add_condition_channels(unet: UNet2DConditionModel, extra: int) -> UNet2DCond
     state["conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], extra, *w.shape[2:], dtype=w.dtype)], dim=1)
     new.load_state_dict(state)
     return new
+
+
+def lr_condition(lr: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:
+    """The LR image resized (bicubic) to the latent grid: the condition every conditional model here is fed."""
+    if tuple(lr.shape[-2:]) == tuple(latent_hw):
+        return lr
+    return F.interpolate(lr, size=tuple(latent_hw), mode="bicubic", align_corners=False)
+
+
+class AdaptedUNet(torch.nn.Module):
+    """CDD's conditional model (paper 4.1): the pretrained UNet plus a ControlNet-style conditional encoder.
+
+    The encoder is ``ControlNetModel.from_unet`` (a copy of the UNet's encoder) fed the LR at latent resolution;
+    its residuals join the UNet's skip connections. Default: ControlNet's zero-initialised output convolutions
+    (the authors' code). ``gate=True``: paper eq. 10, ``h = h_pre + w * h_cond`` with a learnable scalar ``w = 0``
+    and ordinarily initialised output convolutions (zero convolutions times w = 0 would get no gradient at all).
+    Either way the adapted model equals the unconditional one at initialisation.
+    """
+
+    def __init__(self, unet: UNet2DConditionModel, controlnet: ControlNetModel, gate: bool = False):
+        super().__init__()
+        self.unet, self.controlnet = unet, controlnet
+        self.gate = torch.nn.Parameter(torch.zeros(())) if gate else None
+
+    @classmethod
+    def from_unet(cls, unet: UNet2DConditionModel, cond_channels: int, gate: bool = False) -> "AdaptedUNet":
+        # one conditioning-embedding level: the condition enters at latent resolution (no downsampling)
+        controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(unet.config.block_out_channels[0],),
+                                               conditioning_channels=cond_channels)
+        if gate:
+            for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+                conv.reset_parameters()
+        return cls(unet, controlnet, gate)
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        emb = null_embedding(self.unet, len(z))
+        scale = 1.0 if self.gate is None else self.gate
+        down, mid = self.controlnet(z, t, emb, controlnet_cond=cond, conditioning_scale=scale, return_dict=False)
+        return self.unet(z, t, emb, down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
+
+    def save(self, path: str) -> None:
+        """``unet/`` and ``controlnet/`` as plain diffusers folders (the gate folded into the output convolutions)."""
+        import copy
+
+        controlnet = self.controlnet
+        if self.gate is not None:  # w * conv(h) = conv'(h) with weight and bias scaled by w: exact
+            controlnet = copy.deepcopy(controlnet)
+            with torch.no_grad():
+                for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+                    conv.weight.mul_(self.gate)
+                    conv.bias.mul_(self.gate)
+        os.makedirs(path, exist_ok=True)
+        save_model(self.unet, os.path.join(path, "unet"))
+        save_model(controlnet, os.path.join(path, "controlnet"))
+
+    @classmethod
+    def load(cls, path: str) -> "AdaptedUNet":
+        return cls(load_unet(os.path.join(path, "unet")),
+                   ControlNetModel.from_pretrained(os.path.join(path, "controlnet")).eval()).eval()
 
 
 def count_params(module: torch.nn.Module, trainable_only: bool = False) -> int:

@@ -20,13 +20,13 @@ from cddbench.sample import initial_noise
 PSNR_MARGIN_DB = 2.0
 
 
-def _by_steps(records: list[dict], method: str) -> dict[int, list[dict]]:
+def _by_steps(records: list[dict], run: str) -> dict[int, list[dict]]:
     out: dict[int, list[dict]] = {}
     for r in records:
-        if r["method"] == method:
+        if r["run"] == run:
             out.setdefault(int(r["steps"]), []).append(r)
     if not out:
-        raise ValueError(f"quality gates need metric records of {method!r}; none were given")
+        raise ValueError(f"quality gates need metric records of the run {run!r}; none were given")
     return out
 
 

@@ -9,16 +9,16 @@ import pandas as pd
 
 from cddbench import methods
 
-# The paper's Table 1 (real-world 4x SR), METHOD.md: (FID, LPIPS) by (method, steps).
-PAPER = {
-    ("realesrgan", 1): (37.64, 0.3112), ("stablesr", 200): (24.44, 0.3114), ("ldm_sr", 4): (30.99, 0.3070),
-    ("dpm_solver", 4): (30.12, 0.3077), ("dpm_solver_pp", 4): (30.03, 0.3073), ("cm", 4): (30.63, 0.3066),
-    ("gd", 4): (27.81, 0.3172), ("cdd_adapter", 4): (25.21, 0.2941), ("cdd", 4): (19.64, 0.2656),
-    ("ldm_sr", 200): (18.63, 0.2551),
-}
-# Row order of the paper's Table 1; rows not in the paper (bicubic) come first.
-ORDER = ["bicubic", "realesrgan", "stablesr", "ldm_sr@4", "dpm_solver", "dpm_solver_pp", "cm", "gd",
-         "cdd_adapter", "cdd", "ldm_sr@200"]
+# The paper's Table 1 (real-world 4x SR, METHOD.md) in its row order: (run, steps, (FID, LPIPS)).
+# Bicubic is not in the paper: the training-free reference every learned method must beat.
+TABLE1 = [
+    ("bicubic", 0, None), ("realesrgan", 1, (37.64, 0.3112)), ("stablesr", 200, (24.44, 0.3114)),
+    ("ldm_sr", 4, (30.99, 0.3070)), ("dpm_solver", 4, (30.12, 0.3077)), ("dpm_solver_pp", 4, (30.03, 0.3073)),
+    ("cm", 4, (30.63, 0.3066)), ("gd", 4, (27.81, 0.3172)), ("cdd-regime=adapter", 4, (25.21, 0.2941)),
+    ("cdd", 4, (19.64, 0.2656)), ("ldm_sr", 200, (18.63, 0.2551)),
+]
+# Row names of variants the paper names; other variants read "<method> [key=value]".
+LABELS = {"cdd-regime=adapter": "Ours*"}
 METRIC_COLUMNS = ["fid", "fd_proxy", "kid", "kd_proxy", "lpips", "lpips_proxy", "psnr", "ssim", "seconds_per_image"]
 
 
@@ -33,36 +33,44 @@ def load_records(files: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _order_key(method: str, steps: int) -> int:
-    for i, key in enumerate(ORDER):
-        if key == method or key == f"{method}@{steps}":
-            return i
-    return len(ORDER)
+def label(run: str, method: str) -> str:
+    if run in LABELS:
+        return LABELS[run]
+    display = methods.get(method).DISPLAY
+    return display if run == method else f"{display} [{run[len(method) + 1:]}]"
 
 
-def table1(records: pd.DataFrame, params: dict[str, dict]) -> pd.DataFrame:
-    """One row per (method, steps): mean and std over seeds of every metric, params, NFE and the paper's values."""
+def summarize(records: pd.DataFrame, params: dict[str, dict]) -> pd.DataFrame:
+    """One row per (run, steps), in config order: mean and std over seeds of every metric, params, NFE and the
+    paper's values where the paper has that row."""
     backends = set(records["metric_backend"])
     if len(backends) != 1:
         raise ValueError(f"records mix metric backends {sorted(backends)}; rerun the evaluation")
+    paper = {(r, s): v for r, s, v in TABLE1 if v}
     cols = [c for c in METRIC_COLUMNS if c in records.columns]
     rows = []
-    for (method, steps), g in records.groupby(["method", "steps"], sort=False):
-        paper = PAPER.get((method, int(steps)), (math.nan, math.nan))
-        p = params.get(method, {})
-        row = {"method": method, "row": f"{methods.get(method).DISPLAY} ({int(steps)})" if steps else
-               methods.get(method).DISPLAY, "steps": int(steps), "nfe": int(g["nfe"].iloc[0]),
+    for (run, steps), g in records.groupby(["run", "steps"], sort=False):
+        p = params.get(run, {})
+        name = label(run, g["method"].iloc[0])
+        row = {"run": run, "method": g["method"].iloc[0], "row": f"{name} ({int(steps)})" if steps else name,
+               "steps": int(steps), "nfe": int(g["nfe"].iloc[0]),
                "params_trained": p.get("params_trained", 0), "params_total": p.get("params_total", 0),
                "n_seeds": g["seed"].nunique(), "n_images": int(g["n_images"].iloc[0])}
         for c in cols:
             row[f"{c}_mean"] = float(g[c].mean())
             row[f"{c}_std"] = float(g[c].std(ddof=1)) if len(g) > 1 else math.nan
-        row["paper_fid"], row["paper_lpips"] = paper
+        row["paper_fid"], row["paper_lpips"] = paper.get((run, int(steps)), (math.nan, math.nan))
         row["metric_backend"] = next(iter(backends))
         rows.append(row)
-    out = pd.DataFrame(rows)
-    out["_k"] = [_order_key(m, s) for m, s in zip(out["method"], out["steps"])]
-    return out.sort_values(["_k", "steps"]).drop(columns="_k").reset_index(drop=True)
+    return pd.DataFrame(rows)
+
+
+def table1(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the paper's Table 1 that were run, in the paper's order (the rest: ``summarize``'s output)."""
+    order = {(r, s): i for i, (r, s, _) in enumerate(TABLE1)}
+    keys = [order.get((r, s)) for r, s in zip(summary["run"], summary["steps"])]
+    out = summary.assign(_k=keys).dropna(subset=["_k"]).sort_values("_k")
+    return out.drop(columns="_k").reset_index(drop=True)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -81,7 +89,7 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def read_params(model_dirs: list[str]) -> dict[str, dict]:
-    """``{method: info.json}`` of each trained method's model folder (named after the method)."""
+    """``{run: info.json}`` of each trained run's model folder (named after the run)."""
     out = {}
     for folder in model_dirs:
         with open(os.path.join(folder, "info.json")) as f:

@@ -30,8 +30,11 @@ def latent_shape(ctx: methods.Context, hr_size: int) -> tuple[int, int, int]:
     return (cfg["latent_channels"], hr_size // f, hr_size // f)
 
 
-def run(ctx: methods.Context, method: str, steps: int, seed: int, test_pairs: str, model_dir: str | None,
+def run(ctx: methods.Context, steps: int, seed: int, test_pairs: str, model_dir: str | None,
         out_dir: str, batch_size: int) -> dict:
+    from cddbench import config
+
+    method = config.runs(ctx.cfg)[ctx.run]["method"]
     module = methods.get(method)
     sampler = module.load(ctx, model_dir)
     pairs = data.load_split(test_pairs)
@@ -40,14 +43,14 @@ def run(ctx: methods.Context, method: str, steps: int, seed: int, test_pairs: st
     tmp = out_dir.rstrip("/") + ".tmp"
     os.makedirs(tmp, exist_ok=True)
     seconds = 0.0
-    for i in tqdm(range(0, len(ids), batch_size), desc=f"{method}-{steps} seed {seed}", mininterval=5):
+    for i in tqdm(range(0, len(ids), batch_size), desc=f"{ctx.run}-{steps} seed {seed}", mininterval=5):
         noise = initial_noise(ids[i : i + batch_size], shape, seed)
         start = time.perf_counter()
         hr = sampler(lr[i : i + batch_size], steps, noise)
         seconds += time.perf_counter() - start
         for j, im in enumerate(data.to_uint8(hr)):
             Image.fromarray(im).save(os.path.join(tmp, f"{i + j:05d}.png"))
-    record = {"method": method, "steps": steps, "seed": seed, "nfe": module.nfe(steps), "n_images": len(ids),
+    record = {"run": ctx.run, "method": method, "steps": steps, "seed": seed, "nfe": module.nfe(steps), "n_images": len(ids),
               "seconds_per_image": seconds / len(ids), "batch_size": batch_size, "device": ctx.device,
               "threads": torch.get_num_threads()}
     with open(os.path.join(tmp, "timing.json"), "w") as f:

@@ -47,3 +47,37 @@ def ddim_step(x_hat: torch.Tensor, eps_hat: torch.Tensor, s: torch.Tensor, sched
         return x_hat
     a, sg = alpha_sigma(scheduler, torch.as_tensor(s), x_hat.ndim)
     return a * x_hat + sg * eps_hat
+
+
+def boundary_scalings(t: torch.Tensor, sigma_data: float = 0.5, timestep_scaling: float = 10.0,
+                      ndim: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Consistency-model boundary scalings (c_skip, c_out) at integer timesteps t: c_skip(0) = 1, c_out(0) = 0.
+
+    f(z, t) = c_skip(t) z + c_out(t) x_hat(z, t) then satisfies f(z, 0) = z exactly (the LCM / CoDi-code form,
+    with the timestep scaled by 10 so the boundary is sharp on a 1000-step grid).
+    """
+    u = torch.as_tensor(t).float() * timestep_scaling
+    c_skip = sigma_data**2 / (u**2 + sigma_data**2)
+    c_out = u / (u**2 + sigma_data**2).sqrt()
+    shape = (-1,) + (1,) * (ndim - 1) if c_skip.ndim else ()
+    return c_skip.reshape(shape), c_out.reshape(shape)
+
+
+def distillation_grid(num_train_timesteps: int, n: int) -> torch.Tensor:
+    """The N-point distillation grid, descending: (arange(N) * T / N) reversed (N = 50: 980, 960, ..., 0)."""
+    if not 1 <= n <= num_train_timesteps:
+        raise ValueError(f"distillation grid size {n} must lie in 1..{num_train_timesteps}")
+    return (torch.arange(n) * num_train_timesteps // n).flip(0)
+
+
+def few_step_timesteps(num_train_timesteps: int, n: int, steps: int) -> torch.Tensor:
+    """``steps`` timesteps sub-sampled from the distillation grid, starting at its top.
+
+    The stride is ceil(N / steps), shrunk where needed so that ``steps`` points fit on the grid
+    (N = 50: 1 -> [980]; 2 -> [980, 480]; 4 -> [980, 720, 460, 200]; 8 -> [980, 840, ..., 140, 0]).
+    """
+    grid = distillation_grid(num_train_timesteps, n)
+    if not 1 <= steps <= n:
+        raise ValueError(f"{steps} sampling steps: must lie in 1..{n} (the distillation grid size)")
+    stride = -(-n // steps) if steps == 1 else min(-(-n // steps), (n - 1) // (steps - 1))
+    return grid[::stride][:steps]

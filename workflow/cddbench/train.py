@@ -26,7 +26,8 @@ class EMA:
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
         for e, p in zip(self.model.parameters(), model.parameters()):
-            e.lerp_(p.detach(), 1.0 - self.decay)
+            if p.requires_grad:  # frozen parameters are equal already
+                e.lerp_(p.detach(), 1.0 - self.decay)
         for e, b in zip(self.model.buffers(), model.buffers()):
             e.copy_(b)
 
@@ -41,8 +42,11 @@ def batches(n: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
 
 
 def fit(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, int], dict], tcfg: dict, n_items: int,
-        seed: int, log_csv: str, desc: str) -> torch.nn.Module:
-    """Train ``model`` for ``tcfg['steps']`` steps; return the EMA copy (or the model itself if ema_decay == 0)."""
+        seed: int, log_csv: str, desc: str, after_step: Callable[[], None] | None = None) -> torch.nn.Module:
+    """Train ``model`` for ``tcfg['steps']`` steps; return the EMA copy (or the model itself if ema_decay == 0).
+
+    ``after_step`` runs after each optimiser step (a distillation method's target-network update).
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{desc}: the model has no trainable parameters")
@@ -64,10 +68,12 @@ def fit(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, int], dict], tc
             terms["loss"].backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
+            if after_step is not None:
+                after_step()
             if ema is not None:
                 ema.update(model)
             for name, value in terms.items():
-                running[name] = running.get(name, 0.0) + float(value)
+                running[name] = running.get(name, 0.0) + float(value.detach())
             if step % tcfg["log_every"] == 0 or step == tcfg["steps"]:
                 k = tcfg["log_every"] if step % tcfg["log_every"] == 0 else step % tcfg["log_every"]
                 row = {"step": step, **{n: v / k for n, v in running.items()}, "grad_norm": float(grad_norm)}

@@ -7,7 +7,8 @@ A method module defines:
   ``load(ctx, model_dir)``       return a sampler ``(lr, steps, noise) -> hr`` (tensors in [-1, 1])
   ``nfe(steps)``                 network evaluations per image at that step count
 A new method is a new module here, a line in ``METHODS`` and its entry under ``methods:`` in the config
-(and the schema).
+(and the schema). A *run* is a method with its config; ``variants:`` adds runs that change one key
+(``cddbench.config.runs``).
 """
 from __future__ import annotations
 
@@ -20,17 +21,20 @@ from dataclasses import dataclass
 METHODS = {
     "bicubic": {"trains": False, "seeded": False},
     "ldm_sr": {"trains": True, "seeded": True},
+    "cdd": {"trains": True, "seeded": True},
 }
 
 
 @dataclass
 class Context:
-    """What a method may read: the resolved config and the paths of the stages before it."""
+    """What a method may read: the config, its run's name and resolved entry, the paths of the stages before it."""
     cfg: dict
     train_pairs: str
     vae_dir: str
     teacher_dir: str
     device: str = "cpu"
+    run: str = ""
+    mcfg: dict | None = None  # the run's resolved ``methods`` entry (variants applied)
 
 
 def get(name: str):

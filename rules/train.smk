@@ -1,0 +1,23 @@
+# Stage 4: every run that trains (one generic rule; the method module does the work).
+
+
+rule train:
+    input:
+        pairs=f"{DATA}/pairs/train",
+        vae=f"{MODELS}/autoencoder",
+        teacher=f"{MODELS}/teacher",
+    output:
+        directory(f"{MODELS}/{{run}}"),
+    params:
+        cfg=lambda w: run_cfg_json(w.run),
+    conda:
+        CONDA_ENV
+    log:
+        log=f"{LOGS}/train_{{run}}.log",
+        loss=f"{LOGS}/train_{{run}}.loss.csv",
+    threads: config["threads"]
+    benchmark:
+        f"{BENCH}/train_{{run}}.tsv"
+    shell:
+        "cddbench train --config {params.cfg:q} --threads {threads} --run {wildcards.run}"
+        " --train-pairs {input.pairs} --vae {input.vae} --teacher {input.teacher} --out {output} --log {log.loss} > {log.log} 2>&1"

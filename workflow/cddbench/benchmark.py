@@ -1,0 +1,82 @@
+"""Speed benchmarks the issues set targets for (reported in the README, never asserted by a timed test).
+
+``cdd_speed``: one CDD training iteration vs one LDM-SR fine-tuning iteration of the same backbone and batch
+(target <= 2x), and 4-step CDD sampling vs 200-step LDM-SR sampling per image (target <= 1/40), measured in one
+process on this machine with the configured architectures (randomly initialised: cost does not depend on weights).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import torch
+
+from cddbench import models
+from cddbench.methods import Context, cdd, ldm_sr
+from cddbench.methods.common import TrainingSet
+from cddbench.train import EMA, fit
+
+
+def _timed_fit(model, loss_fn, batch: int, iters: int, after_step=None) -> float:
+    tcfg = {"steps": iters, "batch_size": batch, "lr": 1e-4, "ema_decay": 0.0, "log_every": iters}
+    with tempfile.TemporaryDirectory() as tmp:
+        fit(model, loss_fn, {**tcfg, "steps": 2}, batch, 0, f"{tmp}/warmup.csv", "warmup", after_step)
+        start = time.perf_counter()
+        fit(model, loss_fn, tcfg, batch, 0, f"{tmp}/timed.csv", "timed", after_step)
+        return (time.perf_counter() - start) / iters
+
+
+def _sampling_seconds(sample, lr, noise, steps: int, repeats: int) -> float:
+    sample(lr[:2], steps, noise[:2])  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        sample(lr, steps, noise)
+    return (time.perf_counter() - start) / (repeats * len(lr))
+
+
+def cdd_speed(cfg: dict, iters: int = 10, images: int = 100) -> dict:
+    torch.manual_seed(cfg["seed"])
+    m = cfg["methods"]["cdd"]
+    batch, hr_size = m["train"]["batch_size"], cfg["data"]["patch_size"]
+    n_levels = len(cfg["autoencoder"]["block_out_channels"])
+    size, ch = hr_size // 2 ** (n_levels - 1), cfg["autoencoder"]["latent_channels"]
+    vae = models.build_autoencoder(cfg["autoencoder"], hr_size).eval().requires_grad_(False)
+    teacher = models.build_unet(cfg["teacher"]["unet"], size, ch).eval().requires_grad_(False)
+    sched = models.build_scheduler(cfg["teacher"]["schedule"])
+    ts = TrainingSet(vae, teacher, sched, torch.randn(batch, ch, size, size), torch.rand(batch, 3, size, size) * 2 - 1,
+                     torch.rand(batch, 3, hr_size, hr_size) * 2 - 1)
+    g = torch.Generator().manual_seed(0)
+
+    from cddbench import pretrain
+
+    sr = models.add_condition_channels(teacher, 3).requires_grad_(True)
+    ldm_iter = _timed_fit(sr, lambda idx, step: pretrain.diffusion_loss(sr, sched, ts.x0[idx], ts.cond[idx], g),
+                          batch, iters)
+    online = cdd.build(ts, m)
+    target = EMA(online, m["target_ema"])
+    guidance = cdd.guidance_distance(m["guidance"]["distance"], vae, cfg["evaluate"])
+    cdd_iter = _timed_fit(online, lambda idx, step: cdd.loss(online, target.model, teacher, sched, ts.x0[idx],
+                                                             ts.cond[idx], ts.hr[idx], m, g, guidance),
+                          batch, iters, after_step=lambda: target.update(online))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        models.save_model(vae, f"{tmp}/vae")
+        models.save_model(sr, f"{tmp}/ldm_sr/unet")
+        online.save(f"{tmp}/cdd")
+        for d in ("ldm_sr", "cdd"):
+            sched.save_pretrained(os.path.join(tmp, d, "scheduler"))
+        ctx = Context(cfg=cfg, train_pairs="", vae_dir=f"{tmp}/vae", teacher_dir="", mcfg=m)
+        lr = torch.rand(images, 3, hr_size // 4, hr_size // 4) * 2 - 1
+        noise = torch.randn(images, ch, size, size)
+        ldm_200 = _sampling_seconds(ldm_sr.load(ctx, f"{tmp}/ldm_sr"), lr, noise, 200, 1)
+        cdd_4 = _sampling_seconds(cdd.load(ctx, f"{tmp}/cdd"), lr, noise, 4, 5)
+    return {
+        "threads": torch.get_num_threads(), "batch_size": batch, "latent": [ch, size, size],
+        "ldm_sr_train_iteration_s": ldm_iter, "cdd_train_iteration_s": cdd_iter,
+        "train_iteration_ratio": cdd_iter / ldm_iter, "train_iteration_target": "<= 2",
+        "ldm_sr_200_seconds_per_image": ldm_200, "cdd_4_seconds_per_image": cdd_4,
+        "sampling_ratio": cdd_4 / ldm_200, "sampling_target": "<= 1/40 = 0.025",
+        "predictor": m["predictor"], "predictor_weights": m["predictor_weights"],
+        "guidance_distance": m["guidance"]["distance"],
+    }

@@ -1,0 +1,155 @@
+"""CDD: Conditional Diffusion Distillation (paper Algorithm 1; equations restored in ../shared/METHOD.md).
+
+The pretrained unconditional teacher is adapted into a conditional model (``models.AdaptedUNet``: a ControlNet-
+style encoder fed the LR) and, in one stage, distilled into a few-step sampler by
+    L = d(eps_hat(z_t, c, t), sg(eps_hat_ema(z_s, c, s))) + lambda * d_x(x_hat(z_t, c, t), x)    (paper eq. 11)
+where z_s is predicted from z_t without gradient (PREv: the DDIM step with the *real* noise). Every switch of
+the paper's ablations is a key of ``methods.cdd`` (config.yaml documents each).
+"""
+from __future__ import annotations
+
+import copy
+import os
+
+import torch
+
+from cddbench import metrics, models, pretrain, schedule
+from cddbench.methods.common import load_training_set, write_info
+from cddbench.train import EMA, fit
+
+DISPLAY = "Ours"
+
+
+def nfe(steps: int) -> int:
+    return steps
+
+
+def predict(net, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, sched, space: str):
+    """(x_hat, eps_hat) of an adapted model at (z, t); in x space with the consistency-model boundary scalings."""
+    x_hat, eps_hat = schedule.pred_to_x_eps(net(z, t, cond), z, t, sched)
+    if space == "x":
+        c_skip, c_out = schedule.boundary_scalings(t, ndim=z.ndim)
+        a, s = schedule.alpha_sigma(sched, t, z.ndim)
+        x_hat = c_skip * z + c_out * x_hat
+        eps_hat = (z - a * x_hat) / s
+    return x_hat, eps_hat
+
+
+def draw_times(n_grid: int, num_train_timesteps: int, batch: int, how: str, g: torch.Generator):
+    """(t, s = the grid point below t): one pair for the whole batch (``shared``) or one per sample."""
+    grid = schedule.distillation_grid(num_train_timesteps, n_grid).flip(0)  # ascending: 0, k, 2k, ...
+    i = torch.randint(1, n_grid, (1,) if how == "shared" else (batch,), generator=g).expand(batch)
+    return grid[i], grid[i - 1]
+
+
+def consistency_distance(a: torch.Tensor, b: torch.Tensor, kind: str, huber_c: float) -> torch.Tensor:
+    if kind == "l2":
+        return (a - b).pow(2).mean()
+    return ((a - b).pow(2) + huber_c**2).sqrt().sub(huber_c).mean()  # pseudo-Huber (consistency models)
+
+
+def guidance_distance(kind: str, vae, ecfg: dict):
+    """d_x(x_hat, x) of the conditional guidance (paper 4.3): ``(x_hat, x_latent, hr_pixels) -> scalar``."""
+    if kind == "l2_latent":
+        return lambda x_hat, x, hr: (x_hat - x).pow(2).mean()
+
+    def decode(z):  # through the frozen decoder, keeping the gradient to z
+        return vae.decode(z / vae.config.scaling_factor).sample
+
+    if kind == "l2_pixel":
+        return lambda x_hat, x, hr: (decode(x_hat) - hr).pow(2).mean()
+    if kind == "lpips":  # the same network policy as the LPIPS metric (standard weights, else the labelled proxy)
+        net = metrics.Lpips(metrics.resolve_backend(ecfg), ecfg)
+        return lambda x_hat, x, hr: net.distance(decode(x_hat).clamp(-1, 1), hr).mean()
+    raise ValueError(f"methods.cdd.guidance.distance: unknown {kind!r}")
+
+
+@torch.no_grad()
+def predict_z_s(net, teacher, z_t, t, s, eps, cond, sched, predictor: str, space: str, known=None) -> torch.Tensor:
+    """z_s from z_t, without gradient or autograd graph (paper 4.2, "prediction of z_s").
+
+    ``prev`` (PREv): the DDIM step with the model's x_hat and the *real* noise eps that made z_t;
+    ``ddim_v``: the DDIM step with the model's own eps_hat; ``ddim_pretrained``: the frozen unconditional
+    teacher's DDIM step. ``known``: ``net``'s (x_hat, eps_hat) at (z_t, t) when already computed.
+    """
+    if predictor == "ddim_pretrained":
+        pred = teacher(z_t, t, models.null_embedding(teacher, len(z_t))).sample
+        x_p, eps_p = schedule.pred_to_x_eps(pred, z_t, t, sched)
+    else:
+        x_p, eps_p = known if known is not None else predict(net, z_t, t, cond, sched, space)
+    return schedule.ddim_step(x_p, eps if predictor == "prev" else eps_p, s, sched)
+
+
+def loss(online, target, teacher, sched, x, cond, hr, m: dict, g: torch.Generator, guidance) -> dict:
+    """The CDD objective on one batch (x: clean latents, cond: LR on the latent grid, hr: HR pixels)."""
+    space = m["consistency_space"]
+    t, s = draw_times(m["distill_steps"], sched.config.num_train_timesteps, len(x), m["time_sampling"], g)
+    eps = torch.randn(x.shape, generator=g)
+    z_t = sched.add_noise(x, eps, t)
+    x_on, eps_on = predict(online, z_t, t, cond, sched, space)
+    # the online pass above is reused when the online weights predict z_s: no extra network call
+    known = (x_on.detach(), eps_on.detach()) if m["predictor_weights"] == "online" else None
+    z_s = predict_z_s(target, teacher, z_t, t, s, eps, cond, sched, m["predictor"], space, known)
+    with torch.no_grad():  # the target: the EMA network at (z_s, s)
+        x_tg, eps_tg = predict(target, z_s, s, cond, sched, space)
+    pred, ref = (eps_on, eps_tg) if space == "eps" else (x_on, x_tg)
+    consistency = consistency_distance(pred, ref, m["distance"], m["huber_c"])
+    weight = m["guidance"]["weight"]
+    with torch.set_grad_enabled(weight > 0 and torch.is_grad_enabled()):  # lambda = 0: logged, not trained on
+        cg = guidance(x_on, x, hr)
+    return {"loss": consistency + weight * cg if weight > 0 else consistency, "consistency": consistency,
+            "guidance": cg.detach()}
+
+
+def build(ts, m: dict) -> models.AdaptedUNet:
+    """The online model: the teacher (or a random backbone of its architecture) plus the conditional encoder."""
+    if m["init"] == "pretrained":
+        backbone = copy.deepcopy(ts.teacher)
+    else:
+        from diffusers import UNet2DConditionModel
+
+        backbone = UNet2DConditionModel.from_config(ts.teacher.config)
+    model = models.AdaptedUNet.from_unet(backbone.requires_grad_(True), ts.cond.shape[1], gate=m["gate"])
+    if m["regime"] == "adapter":  # Ours*: the backbone stays frozen, only the encoder (and gate) learn
+        model.unet.requires_grad_(False)
+    return model
+
+
+def train(ctx, out_dir: str, log_csv: str) -> dict:
+    m, seed = ctx.mcfg, ctx.cfg["seed"]
+    torch.manual_seed(seed)
+    ts = load_training_set(ctx)
+    online = build(ts, m)
+    target = EMA(online, m["target_ema"])
+    guidance = guidance_distance(m["guidance"]["distance"], ts.vae, ctx.cfg["evaluate"])
+    g = torch.Generator().manual_seed(seed + 4)
+
+    def loss_fn(idx, step):
+        return loss(online, target.model, ts.teacher, ts.scheduler, ts.x0[idx], ts.cond[idx], ts.hr[idx], m, g,
+                    guidance)
+
+    model = fit(online, loss_fn, m["train"], len(ts.x0), seed, log_csv, ctx.run,
+                after_step=lambda: target.update(online))
+    model.save(out_dir)
+    ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
+    return write_info(out_dir, online, [online, ts.vae])
+
+
+def load(ctx, model_dir: str):
+    m = ctx.mcfg
+    vae = models.load_autoencoder(ctx.vae_dir).to(ctx.device)
+    net = models.AdaptedUNet.load(model_dir).to(ctx.device)
+    sched = models.load_scheduler(model_dir)
+
+    @torch.no_grad()
+    def sample(lr: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
+        z = noise.to(ctx.device)
+        cond = models.lr_condition(lr.to(ctx.device), z.shape[-2:])
+        times = schedule.few_step_timesteps(sched.config.num_train_timesteps, m["distill_steps"], steps).tolist()
+        for t, s in zip(times, times[1:] + [-1]):  # s = -1: the clean end point
+            x_hat, eps_hat = predict(net, z, torch.full((len(z),), t, device=z.device), cond, sched,
+                                     m["consistency_space"])
+            z = schedule.ddim_step(x_hat, eps_hat, torch.tensor(s, device=z.device), sched)
+        return pretrain.decode(vae, z)
+
+    return sample

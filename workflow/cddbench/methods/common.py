@@ -1,0 +1,39 @@
+"""What every learned SR method starts from: the frozen autoencoder, the pretrained teacher and the encoded pairs."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import torch
+
+from cddbench import data, models, pretrain
+
+
+@dataclass
+class TrainingSet:
+    vae: torch.nn.Module        # frozen autoencoder
+    teacher: torch.nn.Module    # the pretrained unconditional UNet (frozen; methods copy it before training)
+    scheduler: object           # the teacher's DDPM schedule
+    x0: torch.Tensor            # HR training patches as scaled latents
+    cond: torch.Tensor          # their LR inputs resized to the latent grid
+    hr: torch.Tensor            # the HR pixels in [-1, 1] (pixel-space losses)
+
+
+def load_training_set(ctx) -> TrainingSet:
+    vae = models.load_autoencoder(ctx.vae_dir).requires_grad_(False)
+    teacher = models.load_unet(os.path.join(ctx.teacher_dir, "unet")).requires_grad_(False)
+    pairs = data.load_split(ctx.train_pairs)
+    hr = data.to_tensor(pairs["hr"])
+    x0 = pretrain.encode(vae, hr)
+    cond = models.lr_condition(data.to_tensor(pairs["lr"]), x0.shape[-2:])
+    return TrainingSet(vae, teacher, models.load_scheduler(ctx.teacher_dir), x0, cond, hr)
+
+
+def write_info(out_dir: str, trained: torch.nn.Module, total: list[torch.nn.Module], **extra) -> dict:
+    """``info.json``: trained and total parameter counts (the Params column of Table 1)."""
+    info = {"params_trained": models.count_params(trained, trainable_only=True),
+            "params_total": sum(models.count_params(m) for m in total), **extra}
+    with open(os.path.join(out_dir, "info.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    return info
