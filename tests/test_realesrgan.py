@@ -107,7 +107,7 @@ def test_pulse_leaves_the_image_unchanged():
     x = torch.randint(0, 256, (1, 3, 32, 32)).double() / 255
     pulse = realesrgan.make_kernel({"type": "pulse", "size": 21})
     y = realesrgan.filter2d(x, pulse)
-    assert torch.allclose(y, x, rtol=0, atol=1e-12)  # FFT round-off only
+    assert torch.allclose(y, x, rtol=0, atol=1e-6)  # float32 FFT round-off only
     assert torch.equal((y * 255).round(), (x * 255).round())  # the 8-bit image is exactly unchanged
 
 
@@ -117,7 +117,7 @@ def test_filter_is_a_correlation_with_reflect_padding():
     k /= k.sum()
     xp = torch.nn.functional.pad(x, (10, 10, 10, 10), mode="reflect")
     direct = torch.nn.functional.conv2d(xp, torch.from_numpy(k).expand(3, 1, 21, 21), groups=3)  # torch: correlation
-    assert torch.allclose(realesrgan.filter2d(x, k), direct, atol=1e-12)
+    assert torch.allclose(realesrgan.filter2d(x, k), direct, atol=1e-6)
 
 
 @pytest.mark.parametrize("size", [(32, 32), (36, 44), (256, 256)])

@@ -35,12 +35,22 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     assert out.returncode == 0, out.stderr[-5000:]
 
     table = pd.read_csv(os.path.join(wd, "results", "table1.csv"))
-    assert list(zip(table["method"], table["steps"])) == [("bicubic", 0), ("ldm_sr", 2), ("ldm_sr", 5)]
+    assert list(zip(table["run"], table["steps"])) == [("bicubic", 0), ("ldm_sr", 4), ("cdd-regime=adapter", 4),
+                                                      ("cdd", 4)]  # the paper's rows the smoke config runs
+    assert list(table["row"]) == ["Bicubic", "LDM-SR (4)", "Ours* (4)", "Ours (4)"]
+    runs = pd.read_csv(os.path.join(wd, "results", "runs.csv"))  # every run at every step count
+    assert set(zip(runs["run"], runs["steps"])) == {("bicubic", 0), ("ldm_sr", 4), ("ldm_sr", 5), ("cdd", 1),
+                                                    ("cdd", 4), ("cdd-regime=adapter", 1), ("cdd-regime=adapter", 4)}
     for col in ("fd_proxy_mean", "kd_proxy_mean", "lpips_proxy_mean", "psnr_mean", "ssim_mean",
                 "seconds_per_image_mean"):
-        assert table[col].map(math.isfinite).all(), col
-    assert (table["metric_backend"] == "proxy").all() and "fid_mean" not in table
-    assert table.loc[table["method"] == "ldm_sr", "n_seeds"].eq(2).all()
+        assert runs[col].map(math.isfinite).all(), col
+    assert (runs["metric_backend"] == "proxy").all() and "fid_mean" not in runs
+    assert runs.loc[runs["method"] != "bicubic", "n_seeds"].eq(2).all()
+    params = runs.drop_duplicates("run").set_index("run")  # Ours* trains the encoder only
+    assert 0 < params.loc["cdd-regime=adapter", "params_trained"] < params.loc["cdd", "params_trained"]
+    assert params.loc["cdd-regime=adapter", "params_total"] == params.loc["cdd", "params_total"]
+    for f in ("unet/diffusion_pytorch_model.safetensors", "controlnet/diffusion_pytorch_model.safetensors"):
+        assert os.path.isfile(os.path.join(wd, "results", "models", "cdd", f)), f
     for png in ("teacher_samples.png", "degradations.png"):
         assert os.path.getsize(os.path.join(wd, "results", "figures", png)) > 0, png
     assert os.path.isfile(os.path.join(wd, "results", "notebooks", "table1.ipynb"))

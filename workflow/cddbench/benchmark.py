@@ -1,5 +1,7 @@
 """Speed benchmarks the issues set targets for (reported in the README, never asserted by a timed test).
 
+``degrade_speed``: Real-ESRGAN degradations per second of 256x256 HR images on one thread (target >= 50/s).
+
 ``cdd_speed``: one CDD training iteration vs one LDM-SR fine-tuning iteration of the same backbone and batch
 (target <= 2x), and 4-step CDD sampling vs 200-step LDM-SR sampling per image (target <= 1/40), measured in one
 process on this machine with the configured architectures (randomly initialised: cost does not depend on weights).
@@ -10,12 +12,28 @@ import os
 import tempfile
 import time
 
+import numpy as np
 import torch
 
 from cddbench import models
 from cddbench.methods import Context, cdd, ldm_sr
 from cddbench.methods.common import TrainingSet
 from cddbench.train import EMA, fit
+
+
+def degrade_speed(cfg: dict, size: int = 256, images: int = 200) -> dict:
+    from cddbench import data, realesrgan
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(cfg["seed"])
+    hr = [p for src in data.builtin_sources()[:6] for _, _, p in data.cut_patches(data.load_rgb(src.path)[0], size, size)]
+    realesrgan.degrade_realesrgan(hr[0], rng, cfg["degradation"]["realesrgan"])  # warm-up
+    start = time.perf_counter()
+    for i in range(images):
+        realesrgan.degrade_realesrgan(hr[i % len(hr)], rng, cfg["degradation"]["realesrgan"])
+    seconds = time.perf_counter() - start
+    return {"hr_size": size, "images": images, "threads": 1, "images_per_second": images / seconds,
+            "target": ">= 50"}
 
 
 def _timed_fit(model, loss_fn, batch: int, iters: int, after_step=None) -> float:

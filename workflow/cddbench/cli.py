@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics", nargs="+", required=True, help="metric records of the configured runs")
     cmd("download-weights")
     cmd("benchmark-cdd", "out")
+    cmd("benchmark-degrade", "out")
     return ap
 
 
@@ -118,10 +119,10 @@ def _dispatch(args, cfg):
         from cddbench.metrics import download_weights
 
         return download_weights(cfg["evaluate"]["weights_dir"])
-    if c == "benchmark-cdd":
-        from cddbench.benchmark import cdd_speed
+    if c in ("benchmark-cdd", "benchmark-degrade"):
+        from cddbench import benchmark
 
-        result = cdd_speed(cfg)
+        result = benchmark.cdd_speed(cfg) if c == "benchmark-cdd" else benchmark.degrade_speed(cfg)
         with open(args.out, "w") as f:
             json.dump(result, f, indent=1)
         return result

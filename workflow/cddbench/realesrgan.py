@@ -157,13 +157,14 @@ def make_kernel(k: dict) -> np.ndarray:
 # ----------------------------------------------------------------------------- applying
 def filter2d(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
     """Per-channel 2-D correlation (as BasicSR's filter2D) with reflect padding (replicate where the image is too
-    small to reflect). Through the FFT: 5x faster than torch's depthwise conv2d for 21x21 kernels on one core."""
+    small to reflect). Through the FFT in float32: 5x faster than torch's depthwise conv2d for 21x21 kernels on
+    one core; round-off ~1e-7, far below the 8-bit step (4e-3) of the output."""
     from scipy.signal import fftconvolve
 
     pad = kernel.shape[-1] // 2
     mode = "reflect" if min(x.shape[-2:]) > pad else "replicate"
-    xp = F.pad(x, (pad, pad, pad, pad), mode=mode)[0].double().numpy()
-    out = fftconvolve(xp, kernel[None, ::-1, ::-1], mode="valid", axes=(1, 2))
+    xp = F.pad(x, (pad, pad, pad, pad), mode=mode)[0].float().numpy()
+    out = fftconvolve(xp, np.ascontiguousarray(kernel[None, ::-1, ::-1], dtype=np.float32), mode="valid", axes=(1, 2))
     return torch.from_numpy(out).to(x.dtype)[None]
 
 
@@ -219,13 +220,15 @@ def apply(hr: np.ndarray, p: dict) -> np.ndarray:
     x = _resize(x, (int(h / SCALE * s), int(w / SCALE * s)), p["resize2"]["mode"])
     x = _add_noise(x, p["noise2"], g)
     # final: resize to the LR size, sinc filter and JPEG, in one of two orders
-    final_kernel = make_kernel(p["final_kernel"])
+    def final_resize_and_sinc(x):
+        x = _resize(x, (h // SCALE, w // SCALE), p["final_mode"])
+        # the identity pulse (p = 1 - final_sinc_prob) is skipped: exactly what filtering with it means
+        return x if p["final_kernel"]["type"] == "pulse" else filter2d(x, make_kernel(p["final_kernel"]))
+
     if p["final_order"] == "resize_first":
-        x = filter2d(_resize(x, (h // SCALE, w // SCALE), p["final_mode"]), final_kernel)
-        x = _jpeg(x, p["jpeg2"])
+        x = _jpeg(final_resize_and_sinc(x), p["jpeg2"])
     else:
-        x = _jpeg(x, p["jpeg2"])
-        x = filter2d(_resize(x, (h // SCALE, w // SCALE), p["final_mode"]), final_kernel)
+        x = final_resize_and_sinc(_jpeg(x, p["jpeg2"]))
     return (x[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
 
 
