@@ -1,7 +1,6 @@
 """Bicubic upsampling of the LR input (PIL, as in the degradation): the no-network reference row."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from PIL import Image
 
