@@ -30,9 +30,8 @@ def run_cfg_json(run):
     sub = {k: config[k] for k in ("seed", "device", "threads", "sampler", "evaluate", "teacher")}
     method = RUNS[run]["method"]
     sub["methods"] = {method: config["methods"][method]}
-    if run != method:
-        key, value = run[len(method) + 1 :].split("=", 1)
-        sub["variants"] = {method: {key: [v for v in config["variants"][method][key] if _config._fmt(v) == value]}}
+    if RUNS[run]["changed"]:
+        sub["variants"] = {method: {k: [v] for k, v in RUNS[run]["changed"].items()}}
     return json.dumps(sub, sort_keys=True)
 
 

@@ -45,20 +45,12 @@ def _timed_fit(model, loss_fn, batch: int, iters: int, after_step=None) -> float
         return (time.perf_counter() - start) / iters
 
 
-def _sampling_seconds(sample, lr, noise, steps: int, repeats: int) -> float:
-    sample(lr[:2], steps, noise[:2])  # warm-up
-    start = time.perf_counter()
-    for _ in range(repeats):
-        sample(lr, steps, noise)
-    return (time.perf_counter() - start) / (repeats * len(lr))
-
-
-def _per_image_ms(fn, images: int, repeats: int = 5) -> float:
+def _per_image_seconds(fn, images: int, repeats: int) -> float:
     fn()  # warm-up
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
-    return (time.perf_counter() - start) / (repeats * images) * 1000
+    return (time.perf_counter() - start) / (repeats * images)
 
 
 def cdd_speed(cfg: dict, iters: int = 10, images: int = 100) -> dict:
@@ -95,17 +87,17 @@ def cdd_speed(cfg: dict, iters: int = 10, images: int = 100) -> dict:
         ctx = Context(cfg=cfg, train_pairs="", vae_dir=f"{tmp}/vae", teacher_dir="", mcfg=m)
         lr = torch.rand(images, 3, hr_size // 4, hr_size // 4) * 2 - 1
         noise = torch.randn(images, ch, size, size)
-        ldm_200 = _sampling_seconds(ldm_sr.load(ctx, f"{tmp}/ldm_sr"), lr, noise, 200, 1)
-        cdd_4 = _sampling_seconds(cdd.load(ctx, f"{tmp}/cdd"), lr, noise, 4, 5)
+        ldm_sample, cdd_sample = ldm_sr.load(ctx, f"{tmp}/ldm_sr"), cdd.load(ctx, f"{tmp}/cdd")
+        ldm_200 = _per_image_seconds(lambda: ldm_sample(lr, 200, noise), images, 1)
+        cdd_4 = _per_image_seconds(lambda: cdd_sample(lr, 4, noise), images, 5)
     # where the sampling time goes: one network evaluation of each model, and the shared VAE decode
     cond, t = torch.rand(images, 3, size, size) * 2 - 1, torch.full((images,), 500)
     with torch.inference_mode():
-        breakdown = {
-            "ldm_sr_evaluation_ms": _per_image_ms(
-                lambda: sr(torch.cat([noise, cond], 1), t, models.null_embedding(sr, images)), images),
-            "cdd_evaluation_ms": _per_image_ms(lambda: online(noise, t, cond), images),
-            "vae_decode_ms": _per_image_ms(lambda: pretrain.decode(vae, noise), images),
-        }
+        breakdown = {name: 1000 * _per_image_seconds(fn, images, 5) for name, fn in {
+            "ldm_sr_evaluation_ms": lambda: sr(torch.cat([noise, cond], 1), t, models.null_embedding(sr, images)),
+            "cdd_evaluation_ms": lambda: online(noise, t, cond),
+            "vae_decode_ms": lambda: pretrain.decode(vae, noise),
+        }.items()}
     return {
         "threads": torch.get_num_threads(), "batch_size": batch, "latent": [ch, size, size],
         "ldm_sr_train_iteration_s": ldm_iter, "cdd_train_iteration_s": cdd_iter,

@@ -37,13 +37,14 @@ def _check_schema(cfg: dict) -> None:
 
 
 def runs(cfg: dict) -> dict[str, dict]:
-    """Every run the config asks for, ``{name: {"method": module, "config": its resolved methods entry}}``.
+    """Every run the config asks for, ``{name: {"method", "config": the resolved methods entry, "changed"}}``
+    (``changed``: ``{dotted key: value}`` of a variant, empty for a methods entry).
 
     Each ``methods`` entry is a run of its own name. Each ``variants.<method>.<key>: [values]`` adds one run
     per value, named ``<method>-<key>=<value>``: the method's entry with that single (dotted) key changed, so an
     ablation differs from its default in exactly the key it names.
     """
-    out = {name: {"method": name, "config": mcfg} for name, mcfg in cfg["methods"].items()}
+    out = {name: {"method": name, "config": mcfg, "changed": {}} for name, mcfg in cfg["methods"].items()}
     for method, keys in (cfg.get("variants") or {}).items():
         if method not in cfg["methods"]:
             raise ValueError(f"invalid config at variants.{method}: no methods.{method} entry to vary")
@@ -53,7 +54,7 @@ def runs(cfg: dict) -> dict[str, dict]:
                 name = f"{method}-{key}={_fmt(value)}"
                 if resolved == cfg["methods"][method]:
                     raise ValueError(f"invalid config at variants.{method}.{key}: {value!r} is the default value")
-                out[name] = {"method": method, "config": resolved}
+                out[name] = {"method": method, "config": resolved, "changed": {key: value}}
     return out
 
 
