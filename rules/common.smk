@@ -22,7 +22,7 @@ def cfg_json(*keys):
     return json.dumps({k: config[k] for k in keys}, sort_keys=True)
 
 
-RUNS = _config.runs(config)  # {run name: {"method", "config"}}: the methods entries plus their variants
+RUNS = _config.runs(_config.validate(config))  # {run name: {"method", "config"}}: the methods entries plus their variants
 
 
 def run_cfg_json(run):
@@ -53,10 +53,28 @@ def model_dirs():
     return [model_dir(r) for r in RUNS if trains(r)]
 
 
+def base_run(run):
+    """The run whose model this run builds on (DPM-Solver samples LDM-SR's, CM distils it), or None."""
+    return _methods.base(RUNS[run]["method"])
+
+
+def base_dir(run):
+    return model_dir(base_run(run)) if base_run(run) else "-"
+
+
+def train_inputs(w):
+    inputs = {"pairs": f"{DATA}/pairs/train", "vae": f"{MODELS}/autoencoder", "teacher": f"{MODELS}/teacher"}
+    if base_run(w.run):
+        inputs["base"] = base_dir(w.run)
+    return inputs
+
+
 def sample_inputs(w):
     inputs = {"pairs": f"{DATA}/pairs/test", "vae": f"{MODELS}/autoencoder", "teacher": f"{MODELS}/teacher"}
     if trains(w.run):
         inputs["model"] = model_dir(w.run)
+    if base_run(w.run):
+        inputs["base"] = base_dir(w.run)
     return inputs
 
 

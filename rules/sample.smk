@@ -9,6 +9,7 @@ rule sample:
     params:
         cfg=lambda w: run_cfg_json(w.run),
         model=lambda w: model_dir(w.run),
+        base=lambda w: base_dir(w.run),
     conda:
         CONDA_ENV
     log:
@@ -19,4 +20,4 @@ rule sample:
     shell:
         "cddbench sample --config {params.cfg:q} --threads {threads} --run {wildcards.run}"
         " --steps {wildcards.steps} --seed {wildcards.seed} --test-pairs {input.pairs} --vae {input.vae}"
-        " --teacher {input.teacher} --model {params.model} --out {output} > {log} 2>&1"
+        " --teacher {input.teacher} --model {params.model} --base {params.base} --out {output} > {log} 2>&1"

@@ -3,13 +3,12 @@
 
 rule train:
     input:
-        pairs=f"{DATA}/pairs/train",
-        vae=f"{MODELS}/autoencoder",
-        teacher=f"{MODELS}/teacher",
+        unpack(train_inputs),
     output:
         directory(f"{MODELS}/{{run}}"),
     params:
         cfg=lambda w: run_cfg_json(w.run),
+        base=lambda w: base_dir(w.run),
     conda:
         CONDA_ENV
     log:
@@ -20,4 +19,4 @@ rule train:
         f"{BENCH}/train_{{run}}.tsv"
     shell:
         "cddbench train --config {params.cfg:q} --threads {threads} --run {wildcards.run}"
-        " --train-pairs {input.pairs} --vae {input.vae} --teacher {input.teacher} --out {output} --log {log.loss} > {log.log} 2>&1"
+        " --train-pairs {input.pairs} --vae {input.vae} --teacher {input.teacher} --base {params.base} --out {output} --log {log.loss} > {log.log} 2>&1"

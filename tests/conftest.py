@@ -15,3 +15,24 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="session")
 def repo():
     return REPO
+
+
+@pytest.fixture(scope="session")
+def ts():
+    """A tiny training set for method tests: random teacher and autoencoder, 8 latents of 4 x 8 x 8 with their
+    LR (3 x 8 x 8, on the latent grid) and HR pixels (3 x 16 x 16)."""
+    from cddbench import models  # first: installs the torchvision shim diffusers needs
+    from cddbench.methods.common import TrainingSet
+    from diffusers import AutoencoderKL, DDPMScheduler
+
+    torch.manual_seed(0)
+    unet = dict(block_out_channels=[16, 32], layers_per_block=1, attention_levels=1, cross_attention_dim=8,
+                attention_head_dim=8, norm_num_groups=8)
+    teacher = models.build_unet(unet, 8, 4).eval().requires_grad_(False)
+    vae = AutoencoderKL(block_out_channels=(8, 8), down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=8,
+                        layers_per_block=1).eval().requires_grad_(False)
+    sched = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                          prediction_type="v_prediction", clip_sample=False)
+    hr = torch.rand(8, 3, 16, 16) * 2 - 1
+    return TrainingSet(vae, teacher, sched, torch.randn(8, 4, 8, 8), torch.rand(8, 3, 8, 8) * 2 - 1, hr)

@@ -7,10 +7,7 @@ import yaml
 
 from cddbench import models, schedule  # first: installs the torchvision shim diffusers needs
 from cddbench.methods import cdd
-from cddbench.methods.common import TrainingSet
 
-UNET = dict(block_out_channels=[16, 32], layers_per_block=1, attention_levels=1, cross_attention_dim=8,
-            attention_head_dim=8, norm_num_groups=8)
 EVALUATE = {"metric_backend": "proxy", "weights_dir": "", "proxy_seed": 0, "proxy_size": 32, "lpips_size": 32}
 
 
@@ -18,22 +15,6 @@ EVALUATE = {"metric_backend": "proxy", "weights_dir": "", "proxy_seed": 0, "prox
 def default_cfg(repo):
     with open(f"{repo}/config.yaml") as f:
         return yaml.safe_load(f)["methods"]["cdd"]
-
-
-@pytest.fixture(scope="module")
-def ts():
-    """A tiny training set: random teacher and autoencoder, 8 latents of 4 x 8 x 8 with LR and HR pixels."""
-    from diffusers import AutoencoderKL, DDPMScheduler
-
-    torch.manual_seed(0)
-    teacher = models.build_unet(UNET, 8, 4).eval().requires_grad_(False)
-    vae = AutoencoderKL(block_out_channels=(8, 8), down_block_types=("DownEncoderBlock2D",) * 2,
-                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=8,
-                        layers_per_block=1).eval().requires_grad_(False)
-    sched = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
-                          prediction_type="v_prediction", clip_sample=False)
-    hr = torch.rand(8, 3, 16, 16) * 2 - 1
-    return TrainingSet(vae, teacher, sched, torch.randn(8, 4, 8, 8), torch.rand(8, 3, 8, 8) * 2 - 1, hr)
 
 
 def _loss(ts, m, online=None, target=None, seed=0):
@@ -233,9 +214,9 @@ def test_target_ema_changes_the_target(ts, default_cfg):
 
 def test_shared_time_draws_one_t_per_batch():
     g = torch.Generator().manual_seed(0)
-    t, s = cdd.draw_times(50, 1000, 16, "shared", g)
+    t, s = schedule.draw_grid_times(50, 1000, 16, "shared", g)
     assert t.unique().numel() == 1 and torch.equal(t - s, torch.full((16,), 20))
-    t, s = cdd.draw_times(50, 1000, 64, "per_sample", g)
+    t, s = schedule.draw_grid_times(50, 1000, 64, "per_sample", g)
     assert t.unique().numel() > 1 and t.min() >= 20 and t.max() <= 980 and torch.equal(t - s, torch.full((64,), 20))
 
 

@@ -77,10 +77,18 @@ def test_variants_differ_from_their_method_in_exactly_one_key(default):
     before = copy.deepcopy(cfg)
     runs = config.runs(config.validate(cfg))
     assert cfg == before  # resolving never mutates the config
-    assert set(runs) == {"bicubic", "ldm_sr", "cdd", "cdd-guidance.weight=0.0", "cdd-init=random"}
+    assert set(runs) == set(default["methods"]) | {"cdd-guidance.weight=0.0", "cdd-init=random"}
     assert runs["cdd-guidance.weight=0.0"]["config"]["guidance"] == {**default["methods"]["cdd"]["guidance"],
                                                                      "weight": 0.0}
     assert runs["cdd-init=random"]["method"] == "cdd"
+
+
+def test_a_method_without_the_run_it_builds_on_is_rejected(default):
+    cfg = copy.deepcopy(default)
+    del cfg["methods"]["ldm_sr"]
+    cfg["variants"].pop("ldm_sr", None)
+    with pytest.raises(ValueError, match="invalid config at methods.dpm_solver: it builds on the 'ldm_sr' run"):
+        config.validate(cfg)
 
 
 def test_snakemake_rejects_bad_config_before_any_job(repo, tmp_path):

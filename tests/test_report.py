@@ -20,10 +20,12 @@ def _records(backend="proxy"):
 
 def test_table_aggregates_over_seeds_in_paper_order():
     t = report.table1(report.summarize(_records(), {"ldm_sr": {"params_trained": 5, "params_total": 7}}))
-    assert list(zip(t["run"], t["steps"])) == [("bicubic", 0), ("ldm_sr", 4), ("cdd-regime=adapter", 4), ("cdd", 4),
-                                               ("ldm_sr", 200)]
-    assert list(t["row"]) == ["Bicubic", "LDM-SR (4)", "Ours* (4)", "Ours (4)", "LDM-SR (200)"]
-    row = t.iloc[1]
+    assert list(zip(t["run"], t["steps"])) == [("bicubic", 0), ("stablesr", 200), ("ldm_sr", 4),
+                                               ("cdd-regime=adapter", 4), ("cdd", 4), ("ldm_sr", 200)]
+    assert list(t["row"]) == ["Bicubic", "StableSR (200)", "LDM-SR (4)", "Ours* (4)", "Ours (4)", "LDM-SR (200)"]
+    assert t.iloc[1]["status"].startswith("not run") and math.isnan(t.iloc[1]["fd_proxy_mean"])
+    assert t.iloc[1]["paper_fid"] == 24.44  # the paper's number beside an explicit "not run", no invented ours
+    row = t.iloc[2]
     assert row["fd_proxy_mean"] == pytest.approx(3.2) and row["fd_proxy_std"] == pytest.approx(0.2828427, rel=1e-6)
     assert row["n_seeds"] == 2 and row["params_trained"] == 5 and row["row"] == "LDM-SR (4)"
     assert row["paper_fid"] == 30.99 and row["paper_lpips"] == 0.3070
@@ -41,6 +43,14 @@ def test_summary_keeps_every_run_and_step_count():
 def test_markdown_names_the_backend_metric():
     md = report.to_markdown(report.table1(report.summarize(_records(), {})))
     assert "fd_proxy" in md and "| fid" not in md and "3.2 ± 0.28" in md
+    assert "| StableSR (200) |" in md and "not run" in md
+
+
+def test_a_training_free_method_reports_the_params_of_the_model_it_samples():
+    recs = pd.concat([_records(), _records().query("run == 'ldm_sr'").assign(run="dpm_solver", method="dpm_solver")])
+    s = report.summarize(recs, {"ldm_sr": {"params_trained": 5, "params_total": 7, "images_seen": 64}})
+    row = s[s["run"] == "dpm_solver"].iloc[0]
+    assert (row["params_trained"], row["params_total"], row["images_seen"]) == (5, 7, 64)
 
 
 def test_mixed_backends_are_refused():

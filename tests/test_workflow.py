@@ -35,20 +35,30 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     assert out.returncode == 0, out.stderr[-5000:]
 
     table = pd.read_csv(os.path.join(wd, "results", "table1.csv"))
-    assert list(zip(table["run"], table["steps"])) == [("bicubic", 0), ("ldm_sr", 4), ("cdd-regime=adapter", 4),
-                                                      ("cdd", 4)]  # the paper's rows the smoke config runs
-    assert list(table["row"]) == ["Bicubic", "LDM-SR (4)", "Ours* (4)", "Ours (4)"]
+    # every row of the paper in its order (LDM-SR-200 is LDM-SR-5 here), StableSR marked, not invented
+    assert list(table["row"]) == ["Bicubic", "Real-ESRGAN (1)", "StableSR (200)", "LDM-SR (4)", "DPM-Solver (4)",
+                                  "DPM-Solver++ (4)", "CM (4)", "GD (4)", "Ours* (4)", "Ours (4)"]
+    measured = table[table["run"] != "stablesr"]
+    assert (measured["status"] == "measured").all() and table.loc[2, "status"].startswith("not run")
+    assert math.isnan(table.loc[2, "fd_proxy_mean"]) and table.loc[2, "paper_fid"] == 24.44
+    for col in ("fd_proxy_mean", "lpips_proxy_mean", "psnr_mean", "ssim_mean", "seconds_per_image_mean"):
+        assert measured[col].map(math.isfinite).all(), col
     runs = pd.read_csv(os.path.join(wd, "results", "runs.csv"))  # every run at every step count
-    assert set(zip(runs["run"], runs["steps"])) == {("bicubic", 0), ("ldm_sr", 4), ("ldm_sr", 5), ("cdd", 1),
-                                                    ("cdd", 4), ("cdd-regime=adapter", 1), ("cdd-regime=adapter", 4)}
+    assert set(zip(runs["run"], runs["steps"])) == {
+        ("bicubic", 0), ("esrgan", 1), ("ldm_sr", 4), ("ldm_sr", 5), ("dpm_solver", 4),
+        ("dpm_solver-algorithm_type=dpmsolver++", 4), ("cm", 1), ("cm", 4), ("gd", 4), ("cdd", 1), ("cdd", 4),
+        ("cdd-regime=adapter", 1), ("cdd-regime=adapter", 4)}
     for col in ("fd_proxy_mean", "kd_proxy_mean", "lpips_proxy_mean", "psnr_mean", "ssim_mean",
                 "seconds_per_image_mean"):
         assert runs[col].map(math.isfinite).all(), col
     assert (runs["metric_backend"] == "proxy").all() and "fid_mean" not in runs
-    assert runs.loc[runs["method"] != "bicubic", "n_seeds"].eq(2).all()
+    assert runs.loc[~runs["method"].isin(["bicubic", "esrgan"]), "n_seeds"].eq(2).all()
     params = runs.drop_duplicates("run").set_index("run")  # Ours* trains the encoder only
     assert 0 < params.loc["cdd-regime=adapter", "params_trained"] < params.loc["cdd", "params_trained"]
     assert params.loc["cdd-regime=adapter", "params_total"] == params.loc["cdd", "params_total"]
+    # DPM-Solver samples the LDM-SR model: its params; CM counts LDM-SR's images too
+    assert params.loc["dpm_solver", "params_total"] == params.loc["ldm_sr", "params_total"]
+    assert params.loc["cm", "images_seen"] == params.loc["ldm_sr", "images_seen"] + 4 * 16
     for f in ("unet/diffusion_pytorch_model.safetensors", "controlnet/diffusion_pytorch_model.safetensors"):
         assert os.path.isfile(os.path.join(wd, "results", "models", "cdd", f)), f
     for png in ("teacher_samples.png", "degradations.png"):

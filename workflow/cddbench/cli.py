@@ -28,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmd("degrade", "patches", "out")
     cmd("autoencoder", "train", "out", "log")
     cmd("teacher", "train", "vae", "out", "log")
-    cmd("train", "run", "train-pairs", "vae", "teacher", "out", "log")
-    cmd("sample", "run", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out")
+    base = "the model folder of the run this method builds on ('-': none)"
+    cmd("train", "run", "train-pairs", "vae", "teacher", "out", "log").add_argument("--base", default="-", help=base)
+    cmd("sample", "run", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out").add_argument(
+        "--base", default="-", help=base)
     cmd("reference", "test-pairs", "out", "floor")
     cmd("evaluate", "samples", "test-pairs", "reference", "out")
     cmd("quality-gates", "test-pairs", "vae", "teacher", "reference", "floor", "out", "grid").add_argument(
@@ -65,8 +67,10 @@ def _context(args, cfg):
         if run not in runs:
             raise ValueError(f"--run {run!r}: the config defines the runs {sorted(runs)}")
         mcfg = runs[run]["config"]
+    base = getattr(args, "base", "-")
     return Context(cfg=cfg, train_pairs=getattr(args, "train_pairs", ""), vae_dir=args.vae,
-                   teacher_dir=args.teacher, device=config_mod.device(cfg), run=run, mcfg=mcfg)
+                   teacher_dir=args.teacher, device=config_mod.device(cfg), run=run, mcfg=mcfg,
+                   base_dir="" if base == "-" else base)
 
 
 def _dispatch(args, cfg):

@@ -16,7 +16,14 @@ def schema() -> dict:
 
 def validate(cfg: dict) -> dict:
     """Raise ValueError naming the offending key path when ``cfg`` does not match the schema."""
+    from cddbench import methods
+
     _check_schema(cfg)
+    for name in cfg["methods"]:
+        base = methods.base(name)
+        if base and base not in cfg["methods"]:
+            raise ValueError(f"invalid config at methods.{name}: it builds on the {base!r} run's model; "
+                             f"add a methods.{base} entry")
     for name, run in runs(cfg).items():  # each variant's resolved config must be valid too
         if name != run["method"]:
             try:

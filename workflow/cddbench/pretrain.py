@@ -67,10 +67,14 @@ def decode(vae, latents: torch.Tensor, batch: int = 256) -> torch.Tensor:
     return torch.cat(out).clamp(-1, 1)
 
 
-def diffusion_loss(unet, scheduler, x0, cond_input, generator) -> dict:
-    """The standard DDPM objective in the scheduler's prediction type (v for the default teacher)."""
+def diffusion_loss(unet, scheduler, x0, cond_input, generator, timesteps: torch.Tensor | None = None) -> dict:
+    """The standard DDPM objective in the scheduler's prediction type (v for the default teacher), at t drawn
+    uniformly from all training timesteps or from ``timesteps``."""
     eps = torch.randn(x0.shape, generator=generator)
-    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(x0),), generator=generator)
+    if timesteps is None:
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(x0),), generator=generator)
+    else:
+        t = timesteps[torch.randint(0, len(timesteps), (len(x0),), generator=generator)]
     z_t = scheduler.add_noise(x0, eps, t)
     inp = z_t if cond_input is None else torch.cat([z_t, cond_input], dim=1)
     pred = unet(inp, t, models.null_embedding(unet, len(x0))).sample

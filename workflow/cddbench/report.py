@@ -12,13 +12,17 @@ from cddbench import methods
 # The paper's Table 1 (real-world 4x SR, METHOD.md) in its row order: (run, steps, (FID, LPIPS)).
 # Bicubic is not in the paper: the training-free reference every learned method must beat.
 TABLE1 = [
-    ("bicubic", 0, None), ("realesrgan", 1, (37.64, 0.3112)), ("stablesr", 200, (24.44, 0.3114)),
-    ("ldm_sr", 4, (30.99, 0.3070)), ("dpm_solver", 4, (30.12, 0.3077)), ("dpm_solver_pp", 4, (30.03, 0.3073)),
-    ("cm", 4, (30.63, 0.3066)), ("gd", 4, (27.81, 0.3172)), ("cdd-regime=adapter", 4, (25.21, 0.2941)),
-    ("cdd", 4, (19.64, 0.2656)), ("ldm_sr", 200, (18.63, 0.2551)),
+    ("bicubic", 0, None), ("esrgan", 1, (37.64, 0.3112)), ("stablesr", 200, (24.44, 0.3114)),
+    ("ldm_sr", 4, (30.99, 0.3070)), ("dpm_solver", 4, (30.12, 0.3077)),
+    ("dpm_solver-algorithm_type=dpmsolver++", 4, (30.03, 0.3073)), ("cm", 4, (30.63, 0.3066)),
+    ("gd", 4, (27.81, 0.3172)), ("cdd-regime=adapter", 4, (25.21, 0.2941)), ("cdd", 4, (19.64, 0.2656)),
+    ("ldm_sr", 200, (18.63, 0.2551)),
 ]
 # Row names of variants the paper names; other variants read "<method> [key=value]".
-LABELS = {"cdd-regime=adapter": "Ours*"}
+LABELS = {"cdd-regime=adapter": "Ours*", "dpm_solver-algorithm_type=dpmsolver++": "DPM-Solver++"}
+# Rows of the paper this benchmark does not reproduce: shown with the paper's values and why they are not run.
+NOT_RUN = {"stablesr": ("StableSR", "not run: a separate published system on a frozen Stable Diffusion; "
+                                    "no tiny-profile equivalent")}
 METRIC_COLUMNS = ["fid", "fd_proxy", "kid", "kd_proxy", "lpips", "lpips_proxy", "psnr", "ssim", "seconds_per_image"]
 
 
@@ -50,11 +54,13 @@ def summarize(records: pd.DataFrame, params: dict[str, dict]) -> pd.DataFrame:
     cols = [c for c in METRIC_COLUMNS if c in records.columns]
     rows = []
     for (run, steps), g in records.groupby(["run", "steps"], sort=False):
-        p = params.get(run, {})
-        name = label(run, g["method"].iloc[0])
-        row = {"run": run, "method": g["method"].iloc[0], "row": f"{name} ({int(steps)})" if steps else name,
-               "steps": int(steps), "nfe": int(g["nfe"].iloc[0]),
+        method = g["method"].iloc[0]
+        p = params.get(run) or params.get(methods.base(method) or "", {})  # DPM-Solver: the LDM-SR model's
+        name = label(run, method)
+        row = {"run": run, "method": method, "row": f"{name} ({int(steps)})" if steps else name,
+               "steps": int(steps), "nfe": int(g["nfe"].iloc[0]), "status": "measured",
                "params_trained": p.get("params_trained", 0), "params_total": p.get("params_total", 0),
+               "images_seen": p.get("images_seen", 0),
                "n_seeds": g["seed"].nunique(), "n_images": int(g["n_images"].iloc[0])}
         for c in cols:
             row[f"{c}_mean"] = float(g[c].mean())
@@ -66,10 +72,15 @@ def summarize(records: pd.DataFrame, params: dict[str, dict]) -> pd.DataFrame:
 
 
 def table1(summary: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the paper's Table 1 that were run, in the paper's order (the rest: ``summarize``'s output)."""
+    """The rows of the paper's Table 1 in the paper's order: those that were run (the rest of the runs and step
+    counts: ``summarize``'s output) and the ``NOT_RUN`` rows, marked, with the paper's values only."""
     order = {(r, s): i for i, (r, s, _) in enumerate(TABLE1)}
-    keys = [order.get((r, s)) for r, s in zip(summary["run"], summary["steps"])]
-    out = summary.assign(_k=keys).dropna(subset=["_k"]).sort_values("_k")
+    missing = [{"run": r, "method": r, "row": f"{NOT_RUN[r][0]} ({s})", "steps": s, "nfe": s, "status": NOT_RUN[r][1],
+                "paper_fid": v[0], "paper_lpips": v[1], "metric_backend": summary["metric_backend"].iloc[0]}
+               for r, s, v in TABLE1 if r in NOT_RUN]
+    out = pd.concat([summary, pd.DataFrame(missing)], ignore_index=True)
+    keys = [order.get((r, s)) for r, s in zip(out["run"], out["steps"])]
+    out = out.assign(_k=keys).dropna(subset=["_k"]).sort_values("_k")
     return out.drop(columns="_k").reset_index(drop=True)
 
 
@@ -77,11 +88,14 @@ def to_markdown(table: pd.DataFrame) -> str:
     """Mean ± std cells, the metric names as the backend gave them, and the paper's values beside ours."""
     shown = ["row", "nfe", "params_trained", "params_total"]
     out = table[shown].copy()
+    for c in ("params_trained", "params_total"):
+        out[c] = [f"{int(v):,}" if v == v else "—" for v in table[c]]  # NaN: a not-run row
     for c in METRIC_COLUMNS:
         if f"{c}_mean" in table:
             # significant digits (KID lives around 1e-4); a std needs only two
             mean_fmt, std_fmt = ("{:.2f}", "{:.2f}") if c == "psnr" else ("{:.4g}", "{:.2g}")
-            out[c] = [mean_fmt.format(m) + ("" if math.isnan(s) else " ± " + std_fmt.format(s))
+            out[c] = ["not run" if math.isnan(m) else
+                      mean_fmt.format(m) + ("" if math.isnan(s) else " ± " + std_fmt.format(s))
                       for m, s in zip(table[f"{c}_mean"], table[f"{c}_std"])]
     out["paper FID"] = table["paper_fid"].map(lambda v: "" if math.isnan(v) else f"{v:.2f}")
     out["paper LPIPS"] = table["paper_lpips"].map(lambda v: "" if math.isnan(v) else f"{v:.4f}")
@@ -107,6 +121,12 @@ def table_notes(table: pd.DataFrame, gates: dict) -> str:
              f"- Test images: {int(table['n_images'].iloc[0])}; cells are mean ± std over "
              f"{int(table['n_seeds'].max())} sampling seed(s); seconds per image measured on this machine.",
              "- `paper FID` / `paper LPIPS`: the paper's Table 1 (real-world 4x SR at 512 px), for reference only."]
+    run = table[table["status"] == "measured"]
+    if "images_seen" in run:
+        seen = [f"{r} {int(n):,}" for r, n in zip(run["row"], run["images_seen"]) if n == n and n > 0]
+        lines.append("- Training budget, images seen (teacher pretraining, shared by all diffusion rows, excluded; "
+                     "CM counts the LDM-SR fine-tune it distils, DPM-Solver uses that model as is): " + "; ".join(seen))
+    lines += [f"- {r}: {why}" for r, why in zip(table["row"], table["status"]) if why != "measured"]
     floor = gates.get("noise_floor", {})
     if floor:
         lines.append("- Noise floor (two random halves of the HR test set): "

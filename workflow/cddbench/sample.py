@@ -22,6 +22,16 @@ def initial_noise(ids: list[str], shape: tuple[int, ...], seed: int) -> torch.Te
     return torch.stack(out)
 
 
+def more_noise(noise: torch.Tensor, draw: int) -> torch.Tensor:
+    """The ``draw``-th extra Gaussian draw per image, seeded by that image's initial noise (a stochastic
+    multistep sampler's re-noising): one stream per (seed, image), whatever the batch size or order."""
+    out = []
+    for n in noise.detach().cpu():
+        g = torch.Generator().manual_seed(data.stable_int(f"{draw}/{n.numpy().tobytes().hex()}"))
+        out.append(torch.randn(n.shape, generator=g))
+    return torch.stack(out).to(noise.device)
+
+
 def latent_shape(ctx: methods.Context, hr_size: int) -> tuple[int, int, int]:
     from diffusers import AutoencoderKL
 

@@ -10,8 +10,13 @@ import torch
 
 
 def alpha_sigma(scheduler, t: torch.Tensor, ndim: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-    """alpha_t, sigma_t broadcastable to a ``ndim`` tensor; t is an integer timestep tensor (any shape [B] or [])."""
-    abar = scheduler.alphas_cumprod.to(t.device)[t.long()].float()
+    """alpha_t, sigma_t broadcastable to a ``ndim`` tensor; t is an integer timestep tensor (any shape [B] or []).
+
+    t = -1 is the clean end point of a sampler (alpha = 1, sigma = 0), per element.
+    """
+    t = torch.as_tensor(t)
+    abar = scheduler.alphas_cumprod.to(t.device)[t.long().clamp(min=0)].float()
+    abar = torch.where(t < 0, torch.ones_like(abar), abar)
     shape = (-1,) + (1,) * (ndim - 1) if abar.ndim else ()
     return abar.sqrt().reshape(shape), (1 - abar).sqrt().reshape(shape)
 
@@ -42,10 +47,8 @@ def training_target(x: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, schedul
 
 
 def ddim_step(x_hat: torch.Tensor, eps_hat: torch.Tensor, s: torch.Tensor, scheduler) -> torch.Tensor:
-    """Deterministic DDIM update to timestep s (s < 0 means the clean end point: alpha=1, sigma=0)."""
-    if torch.as_tensor(s).min() < 0:
-        return x_hat
-    a, sg = alpha_sigma(scheduler, torch.as_tensor(s), x_hat.ndim)
+    """Deterministic DDIM update to timestep s (per element; s = -1 is the clean end point: alpha=1, sigma=0)."""
+    a, sg = alpha_sigma(scheduler, torch.as_tensor(s, device=x_hat.device), x_hat.ndim)
     return a * x_hat + sg * eps_hat
 
 
@@ -61,6 +64,21 @@ def boundary_scalings(t: torch.Tensor, sigma_data: float = 0.5, timestep_scaling
     c_out = u / (u**2 + sigma_data**2).sqrt()
     shape = (-1,) + (1,) * (ndim - 1) if c_skip.ndim else ()
     return c_skip.reshape(shape), c_out.reshape(shape)
+
+
+def consistency_output(x_hat: torch.Tensor, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The consistency-model parametrisation f(z, t) = c_skip(t) z + c_out(t) x_hat (f(z, 0) = z exactly)."""
+    c_skip, c_out = boundary_scalings(t, ndim=z.ndim)
+    return c_skip * z + c_out * x_hat
+
+
+def draw_grid_times(grid_size: int, num_train_timesteps: int, batch: int, how: str,
+                    g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(t, s = the grid point below t) on the distillation grid: one pair for the whole batch (``shared``) or one
+    per sample (``per_sample``)."""
+    grid = distillation_grid(num_train_timesteps, grid_size).flip(0)  # ascending: 0, k, 2k, ...
+    i = torch.randint(1, grid_size, (1,) if how == "shared" else (batch,), generator=g).expand(batch)
+    return grid[i], grid[i - 1]
 
 
 def distillation_grid(num_train_timesteps: int, n: int) -> torch.Tensor:

@@ -6,7 +6,10 @@ A method module defines:
                                  (omit for training-free methods)
   ``load(ctx, model_dir)``       return a sampler ``(lr, steps, noise) -> hr`` (tensors in [-1, 1])
   ``nfe(steps)``                 network evaluations per image at that step count
-A new method is a new module here, a line in ``METHODS`` and its entry under ``methods:`` in the config
+A sampler's ``noise`` is the per-image initial noise; a sampler that needs more draws takes them with
+``cddbench.sample.more_noise`` (seeded by that noise, so still one stream per (seed, image)).
+A method built on another method's trained model names it as ``base`` below (the rules then pass that run's
+model folder as ``ctx.base_dir``). A new method is a new module here, a line in ``METHODS`` and its entry under ``methods:`` in the config
 (and the schema). A *run* is a method with its config; ``variants:`` adds runs that change one key
 (``cddbench.config.runs``).
 """
@@ -16,11 +19,15 @@ import importlib
 from dataclasses import dataclass
 
 # What the Snakefile must know at parse time, without importing torch/diffusers (seconds per `snakemake` call):
-# does the method train, and does its output depend on the sampling seed? tests/test_methods.py checks `trains`
-# against the modules.
+# does the method train, does its output depend on the sampling seed, and which run's model does it build on?
+# tests/test_methods.py checks `trains` against the modules.
 METHODS = {
     "bicubic": {"trains": False, "seeded": False},
+    "esrgan": {"trains": True, "seeded": False},
     "ldm_sr": {"trains": True, "seeded": True},
+    "dpm_solver": {"trains": False, "seeded": True, "base": "ldm_sr"},
+    "cm": {"trains": True, "seeded": True, "base": "ldm_sr"},
+    "gd": {"trains": True, "seeded": True},
     "cdd": {"trains": True, "seeded": True},
 }
 
@@ -35,6 +42,7 @@ class Context:
     device: str = "cpu"
     run: str = ""
     mcfg: dict | None = None  # the run's resolved ``methods`` entry (variants applied)
+    base_dir: str = ""        # the model folder of the run this method builds on (``base`` in METHODS)
 
 
 def get(name: str):
@@ -50,6 +58,11 @@ def _entry(name: str) -> dict:
 
 def trains(name: str) -> bool:
     return _entry(name)["trains"]
+
+
+def base(name: str) -> str | None:
+    """The run whose trained model this method samples or distils (None: it starts from the teacher)."""
+    return _entry(name).get("base")
 
 
 def seeded(name: str) -> bool:

@@ -14,7 +14,7 @@ import os
 import torch
 
 from cddbench import metrics, models, pretrain, schedule
-from cddbench.methods.common import load_training_set, write_info
+from cddbench.methods.common import consistency_distance, load_training_set, write_info
 from cddbench.train import EMA, fit
 
 DISPLAY = "Ours"
@@ -28,24 +28,10 @@ def predict(net, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, sched, sp
     """(x_hat, eps_hat) of an adapted model at (z, t); in x space with the consistency-model boundary scalings."""
     x_hat, eps_hat = schedule.pred_to_x_eps(net(z, t, cond), z, t, sched)
     if space == "x":
-        c_skip, c_out = schedule.boundary_scalings(t, ndim=z.ndim)
+        x_hat = schedule.consistency_output(x_hat, z, t)
         a, s = schedule.alpha_sigma(sched, t, z.ndim)
-        x_hat = c_skip * z + c_out * x_hat
         eps_hat = (z - a * x_hat) / s
     return x_hat, eps_hat
-
-
-def draw_times(n_grid: int, num_train_timesteps: int, batch: int, how: str, g: torch.Generator):
-    """(t, s = the grid point below t): one pair for the whole batch (``shared``) or one per sample."""
-    grid = schedule.distillation_grid(num_train_timesteps, n_grid).flip(0)  # ascending: 0, k, 2k, ...
-    i = torch.randint(1, n_grid, (1,) if how == "shared" else (batch,), generator=g).expand(batch)
-    return grid[i], grid[i - 1]
-
-
-def consistency_distance(a: torch.Tensor, b: torch.Tensor, kind: str, huber_c: float) -> torch.Tensor:
-    if kind == "l2":
-        return (a - b).pow(2).mean()
-    return ((a - b).pow(2) + huber_c**2).sqrt().sub(huber_c).mean()  # pseudo-Huber (consistency models)
 
 
 def guidance_distance(kind: str, vae, ecfg: dict):
@@ -83,7 +69,7 @@ def predict_z_s(net, teacher, z_t, t, s, eps, cond, sched, predictor: str, space
 def loss(online, target, teacher, sched, x, cond, hr, m: dict, g: torch.Generator, guidance) -> dict:
     """The CDD objective on one batch (x: clean latents, cond: LR on the latent grid, hr: HR pixels)."""
     space = m["consistency_space"]
-    t, s = draw_times(m["distill_steps"], sched.config.num_train_timesteps, len(x), m["time_sampling"], g)
+    t, s = schedule.draw_grid_times(m["distill_steps"], sched.config.num_train_timesteps, len(x), m["time_sampling"], g)
     eps = torch.randn(x.shape, generator=g)
     z_t = sched.add_noise(x, eps, t)
     x_on, eps_on = predict(online, z_t, t, cond, sched, space)
@@ -132,7 +118,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
                 after_step=lambda: target.update(online))
     model.save(out_dir)
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
-    return write_info(out_dir, online, [online, ts.vae])
+    return write_info(out_dir, online, [online, ts.vae], images_seen=m["train"]["steps"] * m["train"]["batch_size"])
 
 
 def load(ctx, model_dir: str):

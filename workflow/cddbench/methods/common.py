@@ -37,3 +37,10 @@ def write_info(out_dir: str, trained: torch.nn.Module, total: list[torch.nn.Modu
     with open(os.path.join(out_dir, "info.json"), "w") as f:
         json.dump(info, f, indent=1)
     return info
+
+
+def consistency_distance(a: torch.Tensor, b: torch.Tensor, kind: str, huber_c: float) -> torch.Tensor:
+    """d(online, target) of a consistency loss: ``l2`` or ``huber`` (the consistency models' pseudo-Huber)."""
+    if kind == "l2":
+        return (a - b).pow(2).mean()
+    return ((a - b).pow(2) + huber_c**2).sqrt().sub(huber_c).mean()

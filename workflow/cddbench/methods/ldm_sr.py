@@ -21,6 +21,11 @@ def nfe(steps: int) -> int:
     return steps
 
 
+def forward(unet, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    """An LDM-SR model's output at (z, t) given the LR on the latent grid."""
+    return unet(torch.cat([z, cond], dim=1), t, models.null_embedding(unet, len(z))).sample
+
+
 def train(ctx, out_dir: str, log_csv: str) -> dict:
     torch.manual_seed(ctx.cfg["seed"])
     ts = load_training_set(ctx)
@@ -30,27 +35,30 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
                ctx.mcfg["train"], len(ts.x0), ctx.cfg["seed"], log_csv, ctx.run)
     models.save_model(unet, os.path.join(out_dir, "unet"))
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
-    return write_info(out_dir, online, [online, ts.vae])
+    return write_info(out_dir, online, [online, ts.vae], images_seen=ctx.mcfg["train"]["steps"] * ctx.mcfg["train"]["batch_size"])
 
 
 def load(ctx, model_dir: str):
     from diffusers import DDIMScheduler
 
+    ddim = DDIMScheduler.from_config(models.load_scheduler(model_dir).config, clip_sample=False, set_alpha_to_one=True,
+                                     timestep_spacing=ctx.cfg["sampler"]["timestep_spacing"])
+    return scheduler_sampler(ctx, model_dir, ddim)
+
+
+def scheduler_sampler(ctx, model_dir: str, scheduler):
+    """A sampler that runs an LDM-SR model (LR concatenated to the latent) with any diffusers scheduler."""
     vae = models.load_autoencoder(ctx.vae_dir).to(ctx.device)
     unet = models.load_unet(os.path.join(model_dir, "unet")).to(ctx.device)
-    base = models.load_scheduler(model_dir)
-    ddim = DDIMScheduler.from_config(base.config, timestep_spacing=ctx.cfg["sampler"]["timestep_spacing"],
-                                     clip_sample=False, set_alpha_to_one=True)
 
     @torch.no_grad()
     def sample(lr: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
-        ddim.set_timesteps(steps)
-        z = noise.to(ctx.device) * ddim.init_noise_sigma
+        scheduler.set_timesteps(steps)
+        z = noise.to(ctx.device) * scheduler.init_noise_sigma
         cond = models.lr_condition(lr.to(ctx.device), z.shape[-2:])
-        emb = models.null_embedding(unet, len(z))
-        for t in ddim.timesteps:
-            out = unet(torch.cat([z, cond], dim=1), t, emb).sample
-            z = ddim.step(out, t, z, eta=0.0).prev_sample
+        for t in scheduler.timesteps:
+            out = forward(unet, scheduler.scale_model_input(z, t), t, cond)
+            z = scheduler.step(out, t, z).prev_sample  # DDIM: eta = 0 by default
         return pretrain.decode(vae, z)
 
     return sample
