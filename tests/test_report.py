@@ -57,3 +57,12 @@ def test_mixed_backends_are_refused():
     mixed = pd.concat([_records("proxy"), _records("standard")])
     with pytest.raises(ValueError, match="mix metric backends"):
         report.summarize(mixed, {})
+
+
+def test_notes_state_budgets_not_run_rows_and_method_caveats():
+    recs = pd.concat([_records(), _records().query("run == 'bicubic'").assign(run="esrgan", method="esrgan", steps=1)])
+    params = {"ldm_sr": {"images_seen": 64000}, "esrgan": {"images_seen": 32000}}
+    notes = report.table_notes(report.table1(report.summarize(recs, params)), {})
+    assert "LDM-SR (4) 64,000" in notes and "Real-ESRGAN (1) 32,000" in notes
+    assert "- StableSR (200): not run" in notes
+    assert "- Real-ESRGAN: its perceptual loss" in notes and "**proxy**" in notes

@@ -127,6 +127,10 @@ def table_notes(table: pd.DataFrame, gates: dict) -> str:
         lines.append("- Training budget, images seen (teacher pretraining, shared by all diffusion rows, excluded; "
                      "CM counts the LDM-SR fine-tune it distils, DPM-Solver uses that model as is): " + "; ".join(seen))
     lines += [f"- {r}: {why}" for r, why in zip(table["row"], table["status"]) if why != "measured"]
+    for method in dict.fromkeys(run["method"]):  # caveats a method states about its own row
+        note = getattr(methods.get(method), "NOTE", None)
+        if note:
+            lines.append(f"- {methods.get(method).DISPLAY}: {note}")
     floor = gates.get("noise_floor", {})
     if floor:
         lines.append("- Noise floor (two random halves of the HR test set): "

@@ -6,6 +6,7 @@ A method module defines:
                                  (omit for training-free methods)
   ``load(ctx, model_dir)``       return a sampler ``(lr, steps, noise) -> hr`` (tensors in [-1, 1])
   ``nfe(steps)``                 network evaluations per image at that step count
+  ``NOTE``                       (optional) a caveat about its row, printed under the table
 A sampler's ``noise`` is the per-image initial noise; a sampler that needs more draws takes them with
 ``cddbench.sample.more_noise`` (seeded by that noise, so still one stream per (seed, image)).
 A method built on another method's trained model names it as ``base`` below (the rules then pass that run's

@@ -23,6 +23,8 @@ from cddbench.methods.common import write_info
 from cddbench.train import fit
 
 DISPLAY = "Real-ESRGAN"
+NOTE = ("its perceptual loss runs on the LPIPS network of the metric policy, so its LPIPS column is not "
+        "independent of its training.")
 
 
 def nfe(steps: int) -> int:
