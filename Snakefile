@@ -24,6 +24,7 @@ rule all:
     input:
         "results/table1.csv",
         "results/table1.md",
+        "results/claims.md",
         "results/quality_gates.json",
         "results/figures/degradations.png",
     default_target: True

@@ -1,4 +1,5 @@
-# Stage 7: the papermill notebook renders Table 1 from the metric records (logic in cddbench.report).
+# Stage 7: the papermill notebook renders Table 1 from the metric records (logic in cddbench.report);
+# the claims report tests the paper's claims on those results (cddbench.claims).
 
 
 rule table1:
@@ -26,6 +27,22 @@ rule table1:
     shell:
         "papermill {input.notebook} {output.notebook} -k python3 --cwd . --log-output"
         " -y {params.nb:q} > {log} 2>&1"
+
+
+rule claims:
+    input:
+        f"{RESULTS}/runs.csv",
+    output:
+        csv=f"{RESULTS}/claims.csv",
+        md=f"{RESULTS}/claims.md",
+    params:
+        cfg=cfg_json("seed"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/claims.log",
+    shell:
+        "cddbench claims --config {params.cfg:q} --runs {input} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 
 rule degradation_figure:

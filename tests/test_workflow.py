@@ -64,6 +64,9 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     for png in ("teacher_samples.png", "degradations.png"):
         assert os.path.getsize(os.path.join(wd, "results", "figures", png)) > 0, png
     assert os.path.isfile(os.path.join(wd, "results", "notebooks", "table1.ipynb"))
+    verdicts = pd.read_csv(os.path.join(wd, "results", "claims.csv")).set_index("claim")["verdict"]
+    assert list(verdicts.index) == [1, 2, 3, 4, 5, 6, 7] and verdicts[3] == "not tested"  # no ablation runs here
+    assert verdicts[1] in ("holds", "does not hold", "inconclusive (CIs overlap)")
 
     # A finished DAG plans nothing on a rerun.
     again = subprocess.run(SNAKEMAKE + ["-n", "--cores", "2", "--configfile", "smoke.yaml"],

@@ -64,7 +64,7 @@ def combine(verdicts: list[str]) -> str:
 
 
 def _all(parts: list[tuple[str, str]]) -> tuple[str, list[str]]:
-    return combine([v for v, _ in parts]), [f"{e} -> {v}" for v, e in parts]
+    return combine([v for v, _ in parts]), list(dict.fromkeys(f"{e} -> {v}" for v, e in parts))
 
 
 def _steps(summary, run) -> list[int]:

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd("evaluate", "samples", "test-pairs", "reference", "out")
     cmd("quality-gates", "test-pairs", "vae", "teacher", "reference", "floor", "out", "grid").add_argument(
         "--metrics", nargs="+", required=True, help="metric records of the configured runs")
+    cmd("claims", "runs", "out-csv", "out-md")
     cmd("download-weights")
     cmd("benchmark-cdd", "out")
     cmd("benchmark-degrade", "out")
@@ -119,6 +120,16 @@ def _dispatch(args, cfg):
 
         return quality_gates(_context(args, cfg), args.test_pairs, args.reference, args.floor, args.metrics, args.out,
                              args.grid)
+    if c == "claims":
+        import pandas as pd
+
+        from cddbench import claims
+
+        table = claims.evaluate(pd.read_csv(args.runs))
+        table.to_csv(args.out_csv, index=False)
+        with open(args.out_md, "w") as f:
+            f.write(claims.to_markdown(table) + "\n")
+        return dict(zip(table["claim"].astype(str), table["verdict"]))
     if c == "download-weights":
         from cddbench.metrics import download_weights
 
