@@ -97,3 +97,13 @@ def test_standard_backend_loads_weights_from_the_folder(tmp_path, hr):
     assert torch.equal(loaded, alex["features.3.weight"])
     feats = metrics.FeatureSpace("standard", ecfg)(hr[:4])
     assert feats.shape == (4, 2048)
+
+
+def test_saturation_and_sharpness_measure_what_they_say(hr):
+    grey = np.repeat(hr.mean(axis=-1, keepdims=True), 3, axis=-1).round().astype(np.uint8)
+    mean = hr.mean(axis=-1, keepdims=True)
+    vivid = np.clip(mean + 1.8 * (hr - mean), 0, 255).round().astype(np.uint8)  # colours pushed from grey
+    sat = [metrics.saturation(x).mean() for x in (grey, hr, vivid)]
+    assert sat[0] < 1e-3 < sat[1] < sat[2]
+    sharp = [metrics.sharpness(_blur(hr, s)).mean() for s in (0.01, 1.0, 2.0)]
+    assert sharp[0] > sharp[1] > sharp[2] > 0

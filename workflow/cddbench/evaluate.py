@@ -22,7 +22,8 @@ def reference(cfg: dict, test_pairs: str, out_npz: str) -> dict:
     perm = np.random.default_rng(cfg["seed"]).permutation(len(hr))
     a, b = feats[perm[: len(hr) // 2]], feats[perm[len(hr) // 2 :]]
     n = metrics.names(backend)
-    floor = {f"{n.fd}_floor": metrics.frechet_distance(a, b), f"{n.kd}_floor": metrics.kernel_distance(a, b, cfg["seed"])}
+    floor = {f"{n.fd}_floor": metrics.frechet_distance(a, b), f"{n.kd}_floor": metrics.kernel_distance(a, b, cfg["seed"]),
+             "hr_saturation": float(metrics.saturation(hr).mean()), "hr_sharpness": float(metrics.sharpness(hr).mean())}
     np.savez(out_npz, features=feats, backend=backend)
     return {"backend": backend, "n_images": len(hr), **floor}
 
@@ -32,7 +33,8 @@ def evaluate_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, b
     """All metrics of ``images`` against the HR references (paired metrics only when ``paired``)."""
     n = metrics.names(backend)
     feats = metrics.FeatureSpace(backend, ecfg)(images, ecfg["batch_size"])
-    out = {n.fd: metrics.frechet_distance(feats, ref_feats), n.kd: metrics.kernel_distance(feats, ref_feats, seed)}
+    out = {n.fd: metrics.frechet_distance(feats, ref_feats), n.kd: metrics.kernel_distance(feats, ref_feats, seed),
+           "saturation": float(metrics.saturation(images).mean()), "sharpness": float(metrics.sharpness(images).mean())}
     if paired:
         if images.shape != hr.shape:
             raise ValueError(f"samples {images.shape} and HR references {hr.shape} differ in shape")

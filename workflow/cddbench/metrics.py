@@ -194,6 +194,22 @@ def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                                            sigma=1.5, use_sample_covariance=False) for x, y in zip(a, b)])
 
 
+# ------------------------------------------------ image statistics (no reference needed)
+def saturation(images: np.ndarray) -> np.ndarray:
+    """Per-image mean HSV saturation, (max - min) / max over RGB (0 where max = 0): the paper's over-saturation."""
+    x = images.astype(np.float64)
+    hi, lo = x.max(axis=-1), x.min(axis=-1)
+    sat = np.divide(hi - lo, hi, out=np.zeros_like(hi), where=hi > 0)
+    return sat.reshape(len(images), -1).mean(axis=1)
+
+
+def sharpness(images: np.ndarray) -> np.ndarray:
+    """Per-image variance of the 4-neighbour Laplacian of the luma (0-255): falls as an image gets blurrier."""
+    y = images.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    lap = y[:, 1:-1, :-2] + y[:, 1:-1, 2:] + y[:, :-2, 1:-1] + y[:, 2:, 1:-1] - 4 * y[:, 1:-1, 1:-1]
+    return lap.reshape(len(images), -1).var(axis=1)
+
+
 def download_weights(folder: str) -> dict:
     """Fetch the standard metric weights into ``folder`` (needs network; fails with the URL named offline)."""
     import urllib.request
