@@ -107,3 +107,16 @@ def test_saturation_and_sharpness_measure_what_they_say(hr):
     assert sat[0] < 1e-3 < sat[1] < sat[2]
     sharp = [metrics.sharpness(_blur(hr, s)).mean() for s in (0.01, 1.0, 2.0)]
     assert sharp[0] > sharp[1] > sharp[2] > 0
+
+
+def test_bootstrap_fd_agrees_with_clean_fid_and_brackets_it(hr, space):
+    fs, _ = space
+    f_ref, f = fs(hr[:100]), fs(_blur(hr[100:], 1.0))
+    mu2 = f_ref.mean(axis=0)
+    b = f_ref - mu2
+    exact = metrics.frechet_distance(f, f_ref)
+    fast = metrics._frechet_from_grams(f @ b.T, f @ f.T, f @ mu2, mu2 @ mu2 + (b * b).sum() / (len(b) - 1), len(b))
+    assert fast == pytest.approx(exact, rel=1e-6)
+    lo, hi = metrics.frechet_distance_bootstrap(f, f_ref, 100, seed=0)
+    assert lo < hi and lo < exact * 1.5 and hi > exact * 0.9
+    assert (lo, hi) == metrics.frechet_distance_bootstrap(f, f_ref, 100, seed=0)  # seeded

@@ -66,3 +66,9 @@ def test_notes_state_budgets_not_run_rows_and_method_caveats():
     assert "LDM-SR (4) 64,000" in notes and "Real-ESRGAN (1) 32,000" in notes
     assert "- StableSR (200): not run" in notes
     assert "- Real-ESRGAN: its perceptual loss" in notes and "**proxy**" in notes
+
+
+def test_bootstrap_intervals_are_averaged_over_seeds():
+    recs = _records().assign(fd_proxy_ci_low=lambda d: d["fd_proxy"] - 0.1, fd_proxy_ci_high=lambda d: d["fd_proxy"] + 0.3)
+    row = report.summarize(recs, {}).set_index(["run", "steps"]).loc[("ldm_sr", 4)]
+    assert (row["fd_proxy_ci_low"], row["fd_proxy_ci_high"]) == pytest.approx((3.1, 3.5))

@@ -34,6 +34,7 @@ def evaluate_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, b
     n = metrics.names(backend)
     feats = metrics.FeatureSpace(backend, ecfg)(images, ecfg["batch_size"])
     out = {n.fd: metrics.frechet_distance(feats, ref_feats), n.kd: metrics.kernel_distance(feats, ref_feats, seed),
+           **_fd_interval(n.fd, feats, ref_feats, ecfg.get("bootstrap", 0), seed),
            "saturation": float(metrics.saturation(images).mean()), "sharpness": float(metrics.sharpness(images).mean())}
     if paired:
         if images.shape != hr.shape:
@@ -42,6 +43,14 @@ def evaluate_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, b
         out["psnr"] = float(np.mean(metrics.psnr(images, hr)))
         out["ssim"] = float(np.mean(metrics.ssim(images, hr)))
     return out
+
+
+def _fd_interval(name: str, feats, ref_feats, n_boot: int, seed: int) -> dict:
+    """The FD's 95% bootstrap interval over test images (``evaluate.bootstrap`` resamples; 0: none)."""
+    if not n_boot:
+        return {}
+    lo, hi = metrics.frechet_distance_bootstrap(feats, ref_feats, n_boot, seed)
+    return {f"{name}_ci_low": lo, f"{name}_ci_high": hi}
 
 
 def evaluate_folder(cfg: dict, sample_dir: str, test_pairs: str, ref_npz: str, out_json: str) -> dict:

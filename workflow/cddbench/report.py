@@ -67,6 +67,8 @@ def summarize(records: pd.DataFrame, params: dict[str, dict]) -> pd.DataFrame:
         for c in cols:
             row[f"{c}_mean"] = float(g[c].mean())
             row[f"{c}_std"] = float(g[c].std(ddof=1)) if len(g) > 1 else math.nan
+            if f"{c}_ci_low" in g:  # the bootstrap interval over test images, averaged over seeds
+                row[f"{c}_ci_low"], row[f"{c}_ci_high"] = float(g[f"{c}_ci_low"].mean()), float(g[f"{c}_ci_high"].mean())
         row["paper_fid"], row["paper_lpips"] = paper.get((run, int(steps)), (math.nan, math.nan))
         row["metric_backend"] = next(iter(backends))
         rows.append(row)
