@@ -154,7 +154,8 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
 
 
 def load(ctx, model_dir: str):
-    gen, _ = build(ctx.mcfg)
+    with open(os.path.join(model_dir, "config.json")) as f:  # the architecture it was trained with
+        gen, _ = build(json.load(f))
     gen.load_state_dict(torch.load(os.path.join(model_dir, "generator.pt"), map_location="cpu", weights_only=True))
     gen = gen.to(ctx.device).eval()
 
