@@ -94,7 +94,7 @@ def cdd_speed(cfg: dict, iters: int = 10, images: int = 100) -> dict:
     cond, t = torch.rand(images, 3, size, size) * 2 - 1, torch.full((images,), 500)
     with torch.inference_mode():
         breakdown = {name: 1000 * _per_image_seconds(fn, images, 5) for name, fn in {
-            "ldm_sr_evaluation_ms": lambda: sr(torch.cat([noise, cond], 1), t, models.null_embedding(sr, images)),
+            "ldm_sr_evaluation_ms": lambda: models.unet_forward(sr, noise, t, cond),
             "cdd_evaluation_ms": lambda: online(noise, t, cond),
             "vae_decode_ms": lambda: pretrain.decode(vae, noise),
         }.items()}

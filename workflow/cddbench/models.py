@@ -47,6 +47,14 @@ def null_embedding(unet: UNet2DConditionModel, batch: int) -> torch.Tensor:
     return torch.zeros(batch, 1, unet.config.cross_attention_dim, device=unet.device, dtype=unet.dtype)
 
 
+def unet_forward(unet: UNet2DConditionModel, z: torch.Tensor, t: torch.Tensor,
+                 cond: torch.Tensor | None = None) -> torch.Tensor:
+    """A teacher-shaped UNet's output at (z, t) with the null embedding; ``cond`` (the LR on the latent grid) is
+    concatenated to z for the models built by ``add_condition_channels`` (LDM-SR, CM, GD)."""
+    inp = z if cond is None else torch.cat([z, cond], dim=1)
+    return unet(inp, t, null_embedding(unet, len(z))).sample
+
+
 def add_condition_channels(unet: UNet2DConditionModel, extra: int) -> UNet2DConditionModel:
     """A copy of ``unet`` whose ``conv_in`` takes ``extra`` more input channels, their weights zero.
 

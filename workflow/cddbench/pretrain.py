@@ -76,8 +76,7 @@ def diffusion_loss(unet, scheduler, x0, cond_input, generator, timesteps: torch.
     else:
         t = timesteps[torch.randint(0, len(timesteps), (len(x0),), generator=generator)]
     z_t = scheduler.add_noise(x0, eps, t)
-    inp = z_t if cond_input is None else torch.cat([z_t, cond_input], dim=1)
-    pred = unet(inp, t, models.null_embedding(unet, len(x0))).sample
+    pred = models.unet_forward(unet, z_t, t, cond_input)
     mse = (pred - schedule.training_target(x0, eps, t, scheduler)).pow(2).mean()
     return {"loss": mse, "mse": mse}
 

@@ -14,7 +14,7 @@ import os
 import torch
 
 from cddbench import metrics, models, pretrain, schedule
-from cddbench.methods.common import consistency_distance, load_training_set, write_info
+from cddbench.methods.common import consistency_distance, images_seen, load_training_set, write_info
 from cddbench.train import EMA, fit
 
 DISPLAY = "Ours"
@@ -59,7 +59,7 @@ def predict_z_s(net, teacher, z_t, t, s, eps, cond, sched, predictor: str, space
     teacher's DDIM step. ``known``: ``net``'s (x_hat, eps_hat) at (z_t, t) when already computed.
     """
     if predictor == "ddim_pretrained":
-        pred = teacher(z_t, t, models.null_embedding(teacher, len(z_t))).sample
+        pred = models.unet_forward(teacher, z_t, t)
         x_p, eps_p = schedule.pred_to_x_eps(pred, z_t, t, sched)
     else:
         x_p, eps_p = known if known is not None else predict(net, z_t, t, cond, sched, space)
@@ -118,7 +118,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
                 after_step=lambda: target.update(online))
     model.save(out_dir)
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
-    return write_info(out_dir, online, [online, ts.vae], images_seen=m["train"]["steps"] * m["train"]["batch_size"])
+    return write_info(out_dir, online, [online, ts.vae], images_seen=images_seen(m["train"]))
 
 
 def load(ctx, model_dir: str):

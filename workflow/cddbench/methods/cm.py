@@ -14,8 +14,7 @@ import os
 import torch
 
 from cddbench import models, pretrain, schedule
-from cddbench.methods.common import consistency_distance, load_training_set, write_info
-from cddbench.methods.ldm_sr import forward
+from cddbench.methods.common import consistency_distance, images_seen, load_training_set, write_info
 from cddbench.sample import more_noise
 from cddbench.train import EMA, fit
 
@@ -28,7 +27,7 @@ def nfe(steps: int) -> int:
 
 def f(unet, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, sched) -> torch.Tensor:
     """The consistency function: the boundary-scaled x prediction of an LDM-SR-shaped model."""
-    x_hat, _ = schedule.pred_to_x_eps(forward(unet, z, t, cond), z, t, sched)
+    x_hat, _ = schedule.pred_to_x_eps(models.unet_forward(unet, z, t, cond), z, t, sched)
     return schedule.consistency_output(x_hat, z, t)
 
 
@@ -37,7 +36,7 @@ def loss(online, target, teacher, sched, x, cond, m: dict, g: torch.Generator) -
     eps = torch.randn(x.shape, generator=g)
     z_t = sched.add_noise(x, eps, t)
     with torch.no_grad():  # the teacher's DDIM step to s, then the EMA target there
-        x_te, eps_te = schedule.pred_to_x_eps(forward(teacher, z_t, t, cond), z_t, t, sched)
+        x_te, eps_te = schedule.pred_to_x_eps(models.unet_forward(teacher, z_t, t, cond), z_t, t, sched)
         z_s = schedule.ddim_step(x_te, eps_te, s, sched)
         ref = f(target, z_s, s, cond, sched)
     consistency = consistency_distance(f(online, z_t, t, cond, sched), ref, m["distance"], m["huber_c"])
@@ -60,7 +59,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     with open(os.path.join(ctx.base_dir, "info.json")) as fh:
         base_images = json.load(fh)["images_seen"]
     return write_info(out_dir, online, [online, ts.vae],
-                      images_seen=base_images + m["train"]["steps"] * m["train"]["batch_size"])
+                      images_seen=base_images + images_seen(m["train"]))
 
 
 def load(ctx, model_dir: str):

@@ -30,6 +30,11 @@ def load_training_set(ctx) -> TrainingSet:
     return TrainingSet(vae, teacher, models.load_scheduler(ctx.teacher_dir), x0, cond, hr)
 
 
+def images_seen(tcfg: dict) -> int:
+    """Training images a ``train`` section shows the model (steps x batch): the budget column of the table notes."""
+    return tcfg["steps"] * tcfg["batch_size"]
+
+
 def write_info(out_dir: str, trained: torch.nn.Module, total: list[torch.nn.Module], **extra) -> dict:
     """``info.json``: trained and total parameter counts (the Params column of Table 1)."""
     info = {"params_trained": models.count_params(trained, trainable_only=True),

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 from cddbench import data, metrics
-from cddbench.methods.common import write_info
+from cddbench.methods.common import images_seen, write_info
 from cddbench.train import fit
 
 DISPLAY = "Real-ESRGAN"
@@ -150,7 +150,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     torch.save(gen.state_dict(), os.path.join(out_dir, "generator.pt"))
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump({"generator": m["generator"], "discriminator": m["discriminator"]}, f, indent=1)
-    return write_info(out_dir, gen, [gen], images_seen=m["train"]["steps"] * m["train"]["batch_size"])
+    return write_info(out_dir, gen, [gen], images_seen=images_seen(m["train"]))
 
 
 def load(ctx, model_dir: str):

@@ -14,7 +14,7 @@ import os
 import torch
 
 from cddbench import models, pretrain, schedule
-from cddbench.methods.common import load_training_set, write_info
+from cddbench.methods.common import images_seen, load_training_set, write_info
 from cddbench.methods.ldm_sr import scheduler_sampler
 from cddbench.train import fit
 
@@ -35,7 +35,7 @@ def ddim_grid(scheduler, steps: int) -> torch.Tensor:
 
 
 def uncond_x_eps(unet, z, t, sched):
-    return schedule.pred_to_x_eps(unet(z, t, models.null_embedding(unet, len(z))).sample, z, t, sched)
+    return schedule.pred_to_x_eps(models.unet_forward(unet, z, t), z, t, sched)
 
 
 def halving_loss(student, teacher, sched, x, student_steps: int, g: torch.Generator) -> dict:
@@ -79,7 +79,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
                m["finetune"], len(ts.x0), seed, log_csv, f"{ctx.run} conditional fine-tune")
     models.save_model(unet, os.path.join(out_dir, "unet"))
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
-    seen = m["rounds"] * m["train"]["steps"] * m["train"]["batch_size"] + m["finetune"]["steps"] * m["finetune"]["batch_size"]
+    seen = m["rounds"] * images_seen(m["train"]) + images_seen(m["finetune"])
     return write_info(out_dir, online, [online, ts.vae], images_seen=seen)
 
 

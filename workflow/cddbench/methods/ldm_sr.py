@@ -11,7 +11,7 @@ import os
 import torch
 
 from cddbench import models, pretrain
-from cddbench.methods.common import load_training_set, write_info
+from cddbench.methods.common import images_seen, load_training_set, write_info
 from cddbench.train import fit
 
 DISPLAY = "LDM-SR"
@@ -19,11 +19,6 @@ DISPLAY = "LDM-SR"
 
 def nfe(steps: int) -> int:
     return steps
-
-
-def forward(unet, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-    """An LDM-SR model's output at (z, t) given the LR on the latent grid."""
-    return unet(torch.cat([z, cond], dim=1), t, models.null_embedding(unet, len(z))).sample
 
 
 def train(ctx, out_dir: str, log_csv: str) -> dict:
@@ -35,7 +30,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
                ctx.mcfg["train"], len(ts.x0), ctx.cfg["seed"], log_csv, ctx.run)
     models.save_model(unet, os.path.join(out_dir, "unet"))
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
-    return write_info(out_dir, online, [online, ts.vae], images_seen=ctx.mcfg["train"]["steps"] * ctx.mcfg["train"]["batch_size"])
+    return write_info(out_dir, online, [online, ts.vae], images_seen=images_seen(ctx.mcfg["train"]))
 
 
 def load(ctx, model_dir: str):
@@ -57,7 +52,7 @@ def scheduler_sampler(ctx, model_dir: str, scheduler):
         z = noise.to(ctx.device) * scheduler.init_noise_sigma
         cond = models.lr_condition(lr.to(ctx.device), z.shape[-2:])
         for t in scheduler.timesteps:
-            out = forward(unet, scheduler.scale_model_input(z, t), t, cond)
+            out = models.unet_forward(unet, scheduler.scale_model_input(z, t), t, cond)
             z = scheduler.step(out, t, z).prev_sample  # DDIM: eta = 0 by default
         return pretrain.decode(vae, z)
 
