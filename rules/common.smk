@@ -5,6 +5,9 @@ import re
 
 from cddbench import config as _config
 from cddbench import methods as _methods
+from cddbench.report import TABLE1
+
+TABLE1_RUNS = {run for run, _, _ in TABLE1}
 
 RESULTS = "results"
 DATA = f"{RESULTS}/data"
@@ -39,10 +42,15 @@ def trains(run):
     return _methods.trains(RUNS[run]["method"])
 
 
+def eval_seeds(run):
+    """Table 1's runs: `seeds`; the ablation-only variants: `ablation_seeds`; deterministic methods: one seed."""
+    seeds = config["seeds"] if run in TABLE1_RUNS else config["ablation_seeds"]
+    return seeds if _methods.seeded(RUNS[run]["method"]) else seeds[:1]
+
+
 def evaluations():
-    """Every (run, steps, seed) the config asks to sample and evaluate (deterministic methods: first seed only)."""
-    return [(r, s, seed) for r, spec in RUNS.items() for s in spec["config"]["steps"]
-            for seed in (config["seeds"] if _methods.seeded(spec["method"]) else config["seeds"][:1])]
+    """Every (run, steps, seed) the config asks to sample and evaluate."""
+    return [(r, s, seed) for r, spec in RUNS.items() for s in spec["config"]["steps"] for seed in eval_seeds(r)]
 
 
 def metric_files():
@@ -63,7 +71,7 @@ def base_dir(run):
 
 
 def train_inputs(w):
-    inputs = {"pairs": f"{DATA}/pairs/train", "vae": f"{MODELS}/autoencoder", "teacher": f"{MODELS}/teacher"}
+    inputs = {"train_set": f"{DATA}/train_set.pt", "vae": f"{MODELS}/autoencoder", "teacher": f"{MODELS}/teacher"}
     if base_run(w.run):
         inputs["base"] = base_dir(w.run)
     return inputs

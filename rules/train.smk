@@ -1,4 +1,25 @@
-# Stage 4: every run that trains (one generic rule; the method module does the work).
+# Stage 4: every run that trains (one generic rule; the method module does the work), on the training pairs
+# encoded once.
+
+
+rule encode_train:
+    input:
+        pairs=f"{DATA}/pairs/train",
+        vae=f"{MODELS}/autoencoder",
+    output:
+        f"{DATA}/train_set.pt",
+    params:
+        cfg=cfg_json("seed", "threads"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/encode_train.log",
+    threads: config["threads"]
+    benchmark:
+        f"{BENCH}/encode_train.tsv"
+    shell:
+        "cddbench encode-train --config {params.cfg:q} --threads {threads} --train-pairs {input.pairs}"
+        " --vae {input.vae} --out {output} > {log} 2>&1"
 
 
 rule train:
@@ -19,4 +40,4 @@ rule train:
         f"{BENCH}/train_{{run}}.tsv"
     shell:
         "cddbench train --config {params.cfg:q} --threads {threads} --run {wildcards.run}"
-        " --train-pairs {input.pairs} --vae {input.vae} --teacher {input.teacher} --base {params.base} --out {output} --log {log.loss} > {log.log} 2>&1"
+        " --train-set {input.train_set} --vae {input.vae} --teacher {input.teacher} --base {params.base} --out {output} --log {log.loss} > {log.log} 2>&1"

@@ -227,7 +227,7 @@ def test_sampler_runs_on_saved_weights(ts, default_cfg, tmp_path):
     online.save(str(tmp_path / "model"))
     ts.scheduler.save_pretrained(str(tmp_path / "model" / "scheduler"))
     ts.vae.save_pretrained(str(tmp_path / "vae"))
-    ctx = Context(cfg={}, train_pairs="", vae_dir=str(tmp_path / "vae"), teacher_dir="", mcfg=default_cfg)
+    ctx = Context(cfg={}, train_set="", vae_dir=str(tmp_path / "vae"), teacher_dir="", mcfg=default_cfg)
     sample = cdd.load(ctx, str(tmp_path / "model"))
     noise = torch.randn(2, 4, 8, 8)
     out = [sample(torch.rand(2, 3, 4, 4) * 2 - 1, k, noise) for k in (1, 4)]

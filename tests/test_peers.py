@@ -31,7 +31,7 @@ def ldm_dir(ts, tmp_path_factory):
 
 
 def _ctx(cfg, root, method, **m):
-    return Context(cfg=cfg, train_pairs="", vae_dir=str(root / "vae"), teacher_dir="", run=method,
+    return Context(cfg=cfg, train_set="", vae_dir=str(root / "vae"), teacher_dir="", run=method,
                    mcfg={**cfg["methods"][method], **m}, base_dir=str(root))
 
 

@@ -41,7 +41,7 @@ def test_readme_cdd_snippet_matches_the_pipeline_sampler(repo, tmp_path, monkeyp
     torch.manual_seed(1)  # the snippet's own draws, replayed for the pipeline sampler
     lr, noise = torch.rand(4, 3, 8, 8) * 2 - 1, torch.randn(4, 4, 8, 8)
     mcfg = yaml.safe_load(open(f"{repo}/config.yaml"))["methods"]["cdd"]
-    ctx = Context(cfg={}, train_pairs="", vae_dir="results/models/autoencoder", teacher_dir="", mcfg=mcfg)
+    ctx = Context(cfg={}, train_set="", vae_dir="results/models/autoencoder", teacher_dir="", mcfg=mcfg)
     expected = cdd.load(ctx, "results/models/cdd")(lr, 4, noise)
     assert scope["hr"].shape == (4, 3, 32, 32)
     torch.testing.assert_close(scope["hr"], expected, rtol=1e-4, atol=1e-4)

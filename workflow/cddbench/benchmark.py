@@ -84,7 +84,7 @@ def cdd_speed(cfg: dict, iters: int = 10, images: int = 100) -> dict:
         online.save(f"{tmp}/cdd")
         for d in ("ldm_sr", "cdd"):
             sched.save_pretrained(os.path.join(tmp, d, "scheduler"))
-        ctx = Context(cfg=cfg, train_pairs="", vae_dir=f"{tmp}/vae", teacher_dir="", mcfg=m)
+        ctx = Context(cfg=cfg, train_set="", vae_dir=f"{tmp}/vae", teacher_dir="", mcfg=m)
         lr = torch.rand(images, 3, hr_size // 4, hr_size // 4) * 2 - 1
         noise = torch.randn(images, ch, size, size)
         ldm_sample, cdd_sample = ldm_sr.load(ctx, f"{tmp}/ldm_sr"), cdd.load(ctx, f"{tmp}/cdd")

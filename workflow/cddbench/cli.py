@@ -28,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd("degrade", "patches", "out")
     cmd("autoencoder", "train", "out", "log")
     cmd("teacher", "train", "vae", "out", "log")
+    cmd("encode-train", "train-pairs", "vae", "out")
     base = "the model folder of the run this method builds on ('-': none)"
-    cmd("train", "run", "train-pairs", "vae", "teacher", "out", "log").add_argument("--base", default="-", help=base)
+    cmd("train", "run", "train-set", "vae", "teacher", "out", "log").add_argument("--base", default="-", help=base)
     cmd("sample", "run", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out").add_argument(
         "--base", default="-", help=base)
     cmd("reference", "test-pairs", "out", "floor")
@@ -69,7 +70,7 @@ def _context(args, cfg):
             raise ValueError(f"--run {run!r}: the config defines the runs {sorted(runs)}")
         mcfg = runs[run]["config"]
     base = getattr(args, "base", "-")
-    return Context(cfg=cfg, train_pairs=getattr(args, "train_pairs", ""), vae_dir=args.vae,
+    return Context(cfg=cfg, train_set=getattr(args, "train_set", ""), vae_dir=args.vae,
                    teacher_dir=args.teacher, device=config_mod.device(cfg), run=run, mcfg=mcfg,
                    base_dir="" if base == "-" else base)
 
@@ -93,6 +94,10 @@ def _dispatch(args, cfg):
         from cddbench.pretrain import train_teacher
 
         return train_teacher(cfg, args.train, args.vae, args.out, args.log)
+    if c == "encode-train":
+        from cddbench.methods.common import encode_training_set
+
+        return encode_training_set(args.train_pairs, args.vae, args.out)
     if c == "train":
         from cddbench import config as config_mod, methods
 

@@ -37,7 +37,7 @@ METHODS = {
 class Context:
     """What a method may read: the config, its run's name and resolved entry, the paths of the stages before it."""
     cfg: dict
-    train_pairs: str
+    train_set: str            # the encoded training pairs (``methods.common.encode_training_set``)
     vae_dir: str
     teacher_dir: str
     device: str = "cpu"

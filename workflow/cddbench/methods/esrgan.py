@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
-from cddbench import data, metrics
-from cddbench.methods.common import images_seen, write_info
+from cddbench import metrics
+from cddbench.methods.common import images_seen, load_pixels, write_info
 from cddbench.train import fit
 
 DISPLAY = "Real-ESRGAN"
@@ -125,8 +125,7 @@ def generator_loss(fake, disc, perceptual, hr, w: dict, adversarial: bool) -> di
 def train(ctx, out_dir: str, log_csv: str) -> dict:
     m, seed = ctx.mcfg, ctx.cfg["seed"]
     torch.manual_seed(seed)
-    pairs = data.load_split(ctx.train_pairs)
-    lr, hr = data.to_tensor(pairs["lr"]), data.to_tensor(pairs["hr"])
+    lr, hr = load_pixels(ctx.train_set)
     gen, disc = build(m)
     lpips = metrics.Lpips(metrics.resolve_backend(ctx.cfg["evaluate"]), ctx.cfg["evaluate"])
     d_opt = torch.optim.AdamW(disc.parameters(), lr=m["train"]["lr"], weight_decay=1e-2)
