@@ -11,6 +11,9 @@ configfile: "config.yaml"
 validate(config, "workflow/cddbench/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/teacher.smk"
@@ -26,5 +29,5 @@ rule all:
         "results/table1.md",
         "results/claims.md",
         "results/quality_gates.json",
-        "results/figures/degradations.png",
+        rules.figures.input,
     default_target: True

@@ -5,9 +5,8 @@ import re
 
 from cddbench import config as _config
 from cddbench import methods as _methods
-from cddbench.report import TABLE1
-
-TABLE1_RUNS = {run for run, _, _ in TABLE1}
+from cddbench import figures as _figures
+from cddbench.report import TABLE1_RUNS
 
 RESULTS = "results"
 DATA = f"{RESULTS}/data"
@@ -96,3 +95,24 @@ wildcard_constraints:
     steps=r"\d+",
     seed=r"\d+",
     split="train|test",
+
+
+def sample_dir(run, steps):
+    """A run's samples at its first evaluation seed, or None when the config does not ask for that run/steps."""
+    if run not in RUNS or steps not in RUNS[run]["config"]["steps"]:
+        return None
+    return f"{RESULTS}/samples/{run}/{steps}/seed{eval_seeds(run)[0]}"
+
+
+def fig6_dirs():
+    return {label: sample_dir(run, steps) for label, run, steps in _figures.FIG6_COLUMNS}
+
+
+def fig3_dirs():
+    return {label: {s: sample_dir(run, s) for s in RUNS[run]["config"]["steps"]}
+            for title, runs in _figures.FIG3_PANELS for label, run in runs.items() if run in RUNS}
+
+
+def figure_samples(w):
+    dirs = list(fig6_dirs().values()) + [d for by_steps in fig3_dirs().values() for d in by_steps.values()]
+    return sorted({d for d in dirs if d})

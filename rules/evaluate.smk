@@ -52,7 +52,8 @@ rule quality_gates:
         metrics=metric_files(),
     output:
         gates=f"{RESULTS}/quality_gates.json",
-        grid=f"{RESULTS}/figures/teacher_samples.png",
+        grid=report(f"{RESULTS}/figures/teacher_samples.png", caption="../workflow/report/teacher.rst",
+                    category="Data"),
     params:
         cfg=cfg_json("seed", "threads", "device", "evaluate", "teacher", "sampler"),
     conda:

@@ -33,6 +33,7 @@ DELETE = object()
 BAD = [
     ("seeds", [], "seeds"),
     ("seeds", [0, 0], "seeds"),
+    ("ablation_seeds", [], "ablation_seeds"),
     ("seed", -1, "seed"),
     ("device", "tpu", "device"),
     ("data.patch_size", 30, "data.patch_size"),
@@ -81,6 +82,28 @@ def test_variants_differ_from_their_method_in_exactly_one_key(default):
     assert runs["cdd-guidance.weight=0.0"]["config"]["guidance"] == {**default["methods"]["cdd"]["guidance"],
                                                                      "weight": 0.0}
     assert runs["cdd-init=random"]["method"] == "cdd"
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def test_each_default_ablation_differs_from_the_default_cdd_run_in_exactly_its_key(default):
+    from cddbench import figures
+
+    runs = config.runs(config.validate(default))
+    ablations = {run for _, panel in figures.FIG5_PANELS + figures.FIG3_PANELS for run in panel.values()} - {"cdd"}
+    assert len(ablations) == 7 and ablations <= set(runs)  # every Fig. 3 / Fig. 5 variant is in the default config
+    for name, run in runs.items():
+        if not run["changed"]:
+            continue
+        base, resolved = _flat(default["methods"][run["method"]]), _flat(run["config"])
+        differing = {k for k in base.keys() | resolved.keys() if base.get(k) != resolved.get(k)}
+        assert differing == set(run["changed"]), name
+        assert name == f"{run['method']}-" + "".join(f"{k}={config._fmt(v)}" for k, v in run["changed"].items())
 
 
 def test_a_method_without_the_run_it_builds_on_is_rejected(default):

@@ -44,15 +44,19 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     for col in ("fd_proxy_mean", "lpips_proxy_mean", "psnr_mean", "ssim_mean", "seconds_per_image_mean"):
         assert measured[col].map(math.isfinite).all(), col
     runs = pd.read_csv(os.path.join(wd, "results", "runs.csv"))  # every run at every step count
+    ablations = ["cdd-init=random", "cdd-time_sampling=per_sample", "cdd-guidance.weight=0.0",
+                 "cdd-predictor=ddim_v", "cdd-predictor=ddim_pretrained", "cdd-guidance.distance=l2_pixel",
+                 "cdd-guidance.distance=lpips"]
     assert set(zip(runs["run"], runs["steps"])) == {
         ("bicubic", 0), ("esrgan", 1), ("ldm_sr", 4), ("ldm_sr", 5), ("dpm_solver", 4),
         ("dpm_solver-algorithm_type=dpmsolver++", 4), ("cm", 1), ("cm", 4), ("gd", 4), ("cdd", 1), ("cdd", 4),
-        ("cdd-regime=adapter", 1), ("cdd-regime=adapter", 4)}
+        ("cdd-regime=adapter", 1), ("cdd-regime=adapter", 4)} | {(r, s) for r in ablations for s in (1, 4)}
     for col in ("fd_proxy_mean", "kd_proxy_mean", "lpips_proxy_mean", "psnr_mean", "ssim_mean",
                 "seconds_per_image_mean"):
         assert runs[col].map(math.isfinite).all(), col
     assert (runs["metric_backend"] == "proxy").all() and "fid_mean" not in runs
-    assert runs.loc[~runs["method"].isin(["bicubic", "esrgan"]), "n_seeds"].eq(2).all()
+    seeded = runs[~runs["method"].isin(["bicubic", "esrgan"])]  # seeds for Table 1, ablation_seeds ([0]) for the rest
+    assert seeded["n_seeds"].eq(seeded["run"].isin(ablations).map({True: 1, False: 2})).all()
     params = runs.drop_duplicates("run").set_index("run")  # Ours* trains the encoder only
     assert 0 < params.loc["cdd-regime=adapter", "params_trained"] < params.loc["cdd", "params_trained"]
     assert params.loc["cdd-regime=adapter", "params_total"] == params.loc["cdd", "params_total"]
@@ -61,12 +65,25 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     assert params.loc["cm", "images_seen"] == params.loc["ldm_sr", "images_seen"] + 4 * 16
     for f in ("unet/diffusion_pytorch_model.safetensors", "controlnet/diffusion_pytorch_model.safetensors"):
         assert os.path.isfile(os.path.join(wd, "results", "models", "cdd", f)), f
-    for png in ("teacher_samples.png", "degradations.png"):
-        assert os.path.getsize(os.path.join(wd, "results", "figures", png)) > 0, png
-    assert os.path.isfile(os.path.join(wd, "results", "notebooks", "table1.ipynb"))
+    # the figure notebooks ran under papermill and drew every figure
+    for png in ("teacher_samples.png", "degradations.png", "fig5_ablations.png", "fig3_distance.png",
+                "fig3_distance_grid.png", "fig6_qualitative.png", "pareto.png"):
+        assert os.path.getsize(os.path.join(wd, "results", "figures", png)) > 10_000, png
+    for nb in ("table1", "ablations", "qualitative", "pareto"):
+        assert os.path.isfile(os.path.join(wd, "results", "notebooks", f"{nb}.ipynb")), nb
+    ablation_rows = pd.read_csv(os.path.join(wd, "results", "ablations.csv"))
+    assert set(ablation_rows["run"]) == set(ablations) | {"cdd"} and "not run" not in set(ablation_rows["status"])
     verdicts = pd.read_csv(os.path.join(wd, "results", "claims.csv")).set_index("claim")["verdict"]
-    assert list(verdicts.index) == [1, 2, 3, 4, 5, 6, 7] and verdicts[3] == "not tested"  # no ablation runs here
-    assert verdicts[1] in ("holds", "does not hold", "inconclusive (CIs overlap)")
+    assert list(verdicts.index) == [1, 2, 3, 4, 5, 6, 7]
+    assert set(verdicts) <= {"holds", "does not hold", "inconclusive (CIs overlap)"}  # every claim's runs exist
+
+    # the HTML report gathers the table, figures and claims with their captions
+    report = subprocess.run(SNAKEMAKE + ["--configfile", "smoke.yaml", "--report", "results/report.html"],
+                            cwd=wd, capture_output=True, text=True, timeout=300, env=ENV)
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = open(os.path.join(wd, "results", "report.html"), encoding="utf-8").read()
+    for name in ("fig5_ablations.png", "fig6_qualitative.png", "pareto.png", "claims.csv", "table1.csv"):
+        assert name in html, name
 
     # A finished DAG plans nothing on a rerun.
     again = subprocess.run(SNAKEMAKE + ["-n", "--cores", "2", "--configfile", "smoke.yaml"],

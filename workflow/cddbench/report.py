@@ -18,6 +18,7 @@ TABLE1 = [
     ("gd", 4, (27.81, 0.3172)), ("cdd-regime=adapter", 4, (25.21, 0.2941)), ("cdd", 4, (19.64, 0.2656)),
     ("ldm_sr", 200, (18.63, 0.2551)),
 ]
+TABLE1_RUNS = {run for run, _, _ in TABLE1}
 # Row names of variants the paper names; other variants read "<method> [key=value]".
 LABELS = {"cdd-regime=adapter": "Ours*", "dpm_solver-algorithm_type=dpmsolver++": "DPM-Solver++"}
 # Rows of the paper this benchmark does not reproduce: shown with the paper's values and why they are not run.
