@@ -72,3 +72,5 @@ def test_bootstrap_intervals_are_averaged_over_seeds():
     recs = _records().assign(fd_proxy_ci_low=lambda d: d["fd_proxy"] - 0.1, fd_proxy_ci_high=lambda d: d["fd_proxy"] + 0.3)
     row = report.summarize(recs, {}).set_index(["run", "steps"]).loc[("ldm_sr", 4)]
     assert (row["fd_proxy_ci_low"], row["fd_proxy_ci_high"]) == pytest.approx((3.1, 3.5))
+    md = report.to_markdown(report.table1(report.summarize(recs, {})))
+    assert "3.2 ± 0.28 [3.1, 3.5]" in md  # mean ± std over seeds [bootstrap interval]

@@ -90,7 +90,8 @@ def table1(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """Mean ± std cells, the metric names as the backend gave them, and the paper's values beside ours."""
+    """Mean ± std cells (with the FD's bootstrap interval over test images in brackets), the metric names as the
+    backend gave them, and the paper's values beside ours."""
     shown = ["row", "nfe", "params_trained", "params_total"]
     out = table[shown].copy()
     for c in ("params_trained", "params_total"):
@@ -99,9 +100,11 @@ def to_markdown(table: pd.DataFrame) -> str:
         if f"{c}_mean" in table and c not in IMAGE_STATS:
             # significant digits (KID lives around 1e-4); a std needs only two
             mean_fmt, std_fmt = ("{:.2f}", "{:.2f}") if c == "psnr" else ("{:.4g}", "{:.2g}")
+            lo, hi = (table.get(f"{c}_ci_{e}", pd.Series(math.nan, index=table.index)) for e in ("low", "high"))
             out[c] = ["not run" if math.isnan(m) else
                       mean_fmt.format(m) + ("" if math.isnan(s) else " ± " + std_fmt.format(s))
-                      for m, s in zip(table[f"{c}_mean"], table[f"{c}_std"])]
+                      + ("" if math.isnan(a) else f" [{a:.3g}, {b:.3g}]")  # the FD's bootstrap 95% interval
+                      for m, s, a, b in zip(table[f"{c}_mean"], table[f"{c}_std"], lo, hi)]
     out["paper FID"] = table["paper_fid"].map(lambda v: "" if math.isnan(v) else f"{v:.2f}")
     out["paper LPIPS"] = table["paper_lpips"].map(lambda v: "" if math.isnan(v) else f"{v:.4f}")
     return out.to_markdown(index=False)
@@ -124,7 +127,8 @@ def table_notes(table: pd.DataFrame, gates: dict) -> str:
                 " — `fd_proxy`, `kd_proxy`, `lpips_proxy` use a seeded *random* AlexNet (the standard Inception / "
                 "AlexNet weights were not available); their values are not comparable to the paper's FID / LPIPS."),
              f"- Test images: {int(table['n_images'].iloc[0])}; cells are mean ± std over "
-             f"{int(table['n_seeds'].max())} sampling seed(s); seconds per image measured on this machine.",
+             f"{int(table['n_seeds'].max())} sampling seed(s), the FD also with its bootstrap 95% interval over test images "
+             "[in brackets]; seconds per image measured on this machine.",
              "- `paper FID` / `paper LPIPS`: the paper's Table 1 (real-world 4x SR at 512 px), for reference only."]
     run = table[table["status"] == "measured"]
     if "images_seen" in run:
