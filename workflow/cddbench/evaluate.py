@@ -31,26 +31,23 @@ def reference(cfg: dict, test_pairs: str, out_npz: str) -> dict:
 def evaluate_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, backend: str, ecfg: dict,
                     seed: int, paired: bool = True) -> dict:
     """All metrics of ``images`` against the HR references (paired metrics only when ``paired``)."""
-    n = metrics.names(backend)
+    n, n_boot = metrics.names(backend), ecfg.get("bootstrap", 0)
     feats = metrics.FeatureSpace(backend, ecfg)(images, ecfg["batch_size"])
-    out = {n.fd: metrics.frechet_distance(feats, ref_feats), n.kd: metrics.kernel_distance(feats, ref_feats, seed),
-           **_fd_interval(n.fd, feats, ref_feats, ecfg.get("bootstrap", 0), seed),
-           "saturation": float(metrics.saturation(images).mean()), "sharpness": float(metrics.sharpness(images).mean())}
+    out = {n.fd: metrics.frechet_distance(feats, ref_feats), n.kd: metrics.kernel_distance(feats, ref_feats, seed)}
+    if n_boot:
+        out[f"{n.fd}_ci_low"], out[f"{n.fd}_ci_high"] = metrics.frechet_distance_bootstrap(feats, ref_feats, n_boot, seed)
+    per_image = {"saturation": metrics.saturation(images), "sharpness": metrics.sharpness(images)}
     if paired:
         if images.shape != hr.shape:
             raise ValueError(f"samples {images.shape} and HR references {hr.shape} differ in shape")
-        out[n.lpips] = float(metrics.Lpips(backend, ecfg)(images, hr, ecfg["batch_size"]).mean())
+        per_image[n.lpips] = metrics.Lpips(backend, ecfg)(images, hr, ecfg["batch_size"])
         out["psnr"] = float(np.mean(metrics.psnr(images, hr)))
         out["ssim"] = float(np.mean(metrics.ssim(images, hr)))
+    for name, values in per_image.items():  # means over test images, with their bootstrap 95% intervals
+        out[name] = float(np.mean(values))
+        if n_boot:
+            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = metrics.mean_bootstrap(values, n_boot, seed)
     return out
-
-
-def _fd_interval(name: str, feats, ref_feats, n_boot: int, seed: int) -> dict:
-    """The FD's 95% bootstrap interval over test images (``evaluate.bootstrap`` resamples; 0: none)."""
-    if not n_boot:
-        return {}
-    lo, hi = metrics.frechet_distance_bootstrap(feats, ref_feats, n_boot, seed)
-    return {f"{name}_ci_low": lo, f"{name}_ci_high": hi}
 
 
 def evaluate_folder(cfg: dict, sample_dir: str, test_pairs: str, ref_npz: str, out_json: str) -> dict:

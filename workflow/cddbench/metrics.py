@@ -148,6 +148,16 @@ def frechet_distance_bootstrap(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed
     return float(lo), float(hi)
 
 
+def mean_bootstrap(values: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-image values (LPIPS, saturation, sharpness) over the
+    test images: the uncertainty a single sampling seed still has."""
+    rng = np.random.default_rng(seed)
+    values = np.asarray(values, dtype=np.float64).ravel()
+    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def _frechet_from_grams(g: np.ndarray, k: np.ndarray, p: np.ndarray, const: float, m: int) -> float:
     """FD of the images whose Gram rows are given (g: x.b, k: x.x, p: x.mu2) against the fixed reference."""
     n = len(k)

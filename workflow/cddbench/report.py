@@ -90,8 +90,8 @@ def table1(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """Mean ± std cells (with the FD's bootstrap interval over test images in brackets), the metric names as the
-    backend gave them, and the paper's values beside ours."""
+    """Mean ± std cells (with the bootstrap interval over test images in brackets where recorded: FD, LPIPS), the
+    metric names as the backend gave them, and the paper's values beside ours."""
     shown = ["row", "nfe", "params_trained", "params_total"]
     out = table[shown].copy()
     for c in ("params_trained", "params_total"):
@@ -103,7 +103,7 @@ def to_markdown(table: pd.DataFrame) -> str:
             lo, hi = (table.get(f"{c}_ci_{e}", pd.Series(math.nan, index=table.index)) for e in ("low", "high"))
             out[c] = ["not run" if math.isnan(m) else
                       mean_fmt.format(m) + ("" if math.isnan(s) else " ± " + std_fmt.format(s))
-                      + ("" if math.isnan(a) else f" [{a:.3g}, {b:.3g}]")  # the FD's bootstrap 95% interval
+                      + ("" if math.isnan(a) else f" [{a:.3g}, {b:.3g}]")  # bootstrap 95% interval (FD, LPIPS)
                       for m, s, a, b in zip(table[f"{c}_mean"], table[f"{c}_std"], lo, hi)]
     out["paper FID"] = table["paper_fid"].map(lambda v: "" if math.isnan(v) else f"{v:.2f}")
     out["paper LPIPS"] = table["paper_lpips"].map(lambda v: "" if math.isnan(v) else f"{v:.4f}")
@@ -127,8 +127,8 @@ def table_notes(table: pd.DataFrame, gates: dict) -> str:
                 " — `fd_proxy`, `kd_proxy`, `lpips_proxy` use a seeded *random* AlexNet (the standard Inception / "
                 "AlexNet weights were not available); their values are not comparable to the paper's FID / LPIPS."),
              f"- Test images: {int(table['n_images'].iloc[0])}; cells are mean ± std over "
-             f"{int(table['n_seeds'].max())} sampling seed(s), the FD also with its bootstrap 95% interval over test images "
-             "[in brackets]; seconds per image measured on this machine.",
+             f"{int(table['n_seeds'].max())} sampling seed(s), FD and LPIPS also with their bootstrap 95% intervals over "
+             "test images [in brackets, averaged over seeds]; seconds per image measured on this machine.",
              "- `paper FID` / `paper LPIPS`: the paper's Table 1 (real-world 4x SR at 512 px), for reference only."]
     run = table[table["status"] == "measured"]
     if "images_seen" in run:
