@@ -48,7 +48,7 @@ def sample_image(sample_dir: str, index: int) -> np.ndarray:
     return np.asarray(Image.open(os.path.join(sample_dir, f"{index:05d}.png")).convert("RGB"))
 
 
-def test_images(test_pairs: str, indices: list[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def lr_hr_images(test_pairs: str, indices: list[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(LR enlarged to the HR size with nearest neighbours, HR) of the chosen test images."""
     from PIL import Image
 
@@ -200,7 +200,7 @@ def qualitative_grid(test_pairs: str, sample_dirs: dict[str, str | None], n_imag
     from cddbench import data
 
     idx = spread_indices(len(data.load_split(test_pairs)), n_images)
-    lr, hr = test_images(test_pairs, idx)
+    lr, hr = lr_hr_images(test_pairs, idx)
     columns = [("LR", lr)]
     columns += [(label, [sample_image(d, i) if d else None for i in idx]) for label, d in sample_dirs.items()]
     image_grid(columns + [("HR", hr)], out_png, zoom=4, crop=hr[0].shape[0] // 3,
@@ -214,7 +214,7 @@ def steps_grid(test_pairs: str, sample_dirs: dict[str, dict[int, str]], out_png:
     from cddbench import data
 
     index = spread_indices(len(data.load_split(test_pairs)), 3)[1]
-    (lr,), (hr,) = test_images(test_pairs, [index])
+    (lr,), (hr,) = lr_hr_images(test_pairs, [index])
     steps = sorted({s for dirs in sample_dirs.values() for s in dirs})
     columns = [("LR", [lr] * len(sample_dirs))]
     columns += [(f"{s} step{'s' if s > 1 else ''}", [sample_image(d[s], index) if s in d else None
