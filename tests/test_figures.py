@@ -22,7 +22,7 @@ def test_ablation_table_has_every_variant_and_marks_the_ones_not_run():
     assert set(table["figure"]) == {"fig5", "fig3"} and (table.loc[table["figure"] == "fig3", "run"].nunique() == 3)
 
 
-def test_figures_are_drawn_with_missing_runs_shown(tmp_path):
+def test_figures_draw_with_missing_runs_and_empty_cells(tmp_path):
     summary = _summary(["cdd", "ldm_sr"])
     figures.steps_panels(summary, figures.FIG5_PANELS, ["fd_proxy", "saturation"], str(tmp_path / "f5.png"),
                          reference={"saturation": 0.35})
