@@ -14,6 +14,13 @@ validate(config, "workflow/cddbench/config.schema.yaml")
 report: "workflow/report/workflow.rst"
 
 
+# Targets and the weight download (needs network, which cluster nodes often lack) run where Snakemake runs.
+localrules:
+    all,
+    figures,
+    download_metric_weights,
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/teacher.smk"

@@ -116,3 +116,15 @@ def fig3_dirs():
 def figure_samples(w):
     dirs = list(fig6_dirs().values()) + [d for by_steps in fig3_dirs().values() for d in by_steps.values()]
     return sorted({d for d in dirs if d})
+
+
+def metric_weights():
+    """The weights folder as an input where standard metrics are required (rule download_metric_weights makes it
+    when missing); with `auto` the metrics use it if present and fall back to labelled proxies otherwise."""
+    return [config["evaluate"]["weights_dir"]] if config["evaluate"]["metric_backend"] == "standard" else []
+
+
+def cluster_resources(stage):
+    """A model stage's request to a cluster scheduler (config `cluster`: memory, minutes, GPU gres). The SLURM
+    executor turns these into sbatch flags; a local run ignores them (no --resources limits are set)."""
+    return {**config["cluster"][stage], "gres": config["cluster"]["gres"]}

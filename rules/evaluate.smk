@@ -3,7 +3,8 @@
 
 rule reference_features:
     input:
-        f"{DATA}/pairs/test",
+        pairs=f"{DATA}/pairs/test",
+        weights=metric_weights(),
     output:
         npz=f"{RESULTS}/metrics/reference.npz",
         floor=f"{RESULTS}/metrics/reference_floor.json",
@@ -14,10 +15,12 @@ rule reference_features:
     log:
         f"{LOGS}/reference_features.log",
     threads: config["threads"]
+    resources:
+        **cluster_resources("evaluate"),
     benchmark:
         f"{BENCH}/reference_features.tsv"
     shell:
-        "cddbench reference --config {params.cfg:q} --threads {threads} --test-pairs {input}"
+        "cddbench reference --config {params.cfg:q} --threads {threads} --test-pairs {input.pairs}"
         " --out {output.npz} --floor {output.floor} > {log} 2>&1"
 
 
@@ -26,6 +29,7 @@ rule evaluate:
         samples=f"{RESULTS}/samples/{{run}}/{{steps}}/seed{{seed}}",
         pairs=f"{DATA}/pairs/test",
         ref=f"{RESULTS}/metrics/reference.npz",
+        weights=metric_weights(),
     output:
         f"{RESULTS}/metrics/{{run}}/{{steps}}/seed{{seed}}.json",
     params:
@@ -35,6 +39,8 @@ rule evaluate:
     log:
         f"{LOGS}/evaluate_{{run}}_{{steps}}_seed{{seed}}.log",
     threads: config["threads"]
+    resources:
+        **cluster_resources("evaluate"),
     benchmark:
         f"{BENCH}/evaluate_{{run}}_{{steps}}_seed{{seed}}.tsv"
     shell:
@@ -61,6 +67,8 @@ rule quality_gates:
     log:
         f"{LOGS}/quality_gates.log",
     threads: config["threads"]
+    resources:
+        **cluster_resources("evaluate"),
     benchmark:
         f"{BENCH}/quality_gates.tsv"
     shell:

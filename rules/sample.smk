@@ -15,6 +15,8 @@ rule sample:
     log:
         f"{LOGS}/sample_{{run}}_{{steps}}_seed{{seed}}.log",
     threads: config["threads"]
+    resources:
+        **cluster_resources("sample"),
     benchmark:
         f"{BENCH}/sample_{{run}}_{{steps}}_seed{{seed}}.tsv"
     shell:

@@ -14,6 +14,8 @@ rule autoencoder:
         log=f"{LOGS}/autoencoder.log",
         loss=f"{LOGS}/autoencoder.loss.csv",
     threads: config["threads"]
+    resources:
+        **cluster_resources("train"),
     benchmark:
         f"{BENCH}/autoencoder.tsv"
     shell:
@@ -35,6 +37,8 @@ rule teacher:
         log=f"{LOGS}/teacher.log",
         loss=f"{LOGS}/teacher.loss.csv",
     threads: config["threads"]
+    resources:
+        **cluster_resources("train"),
     benchmark:
         f"{BENCH}/teacher.tsv"
     shell:

@@ -15,6 +15,8 @@ rule encode_train:
     log:
         f"{LOGS}/encode_train.log",
     threads: config["threads"]
+    resources:
+        **cluster_resources("train"),
     benchmark:
         f"{BENCH}/encode_train.tsv"
     shell:
@@ -36,6 +38,8 @@ rule train:
         log=f"{LOGS}/train_{{run}}.log",
         loss=f"{LOGS}/train_{{run}}.loss.csv",
     threads: config["threads"]
+    resources:
+        **cluster_resources("train"),
     benchmark:
         f"{BENCH}/train_{{run}}.tsv"
     shell:

@@ -62,6 +62,22 @@ def test_folder_source_converts_and_reports(tmp_path):
     assert report["train_patches"] + report["test_patches"] == 4 * 4
 
 
+def test_separate_test_source_tests_every_image_of_it(tmp_path):
+    rng = np.random.default_rng(0)
+    for folder, names in (("train", ["0001", "0002", "0003"]), ("valid", ["0801", "0802"])):
+        (tmp_path / folder).mkdir()
+        for n in names:
+            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / folder / f"{n}.png")
+    cfg = dict(SMALL, source=f"folder:{tmp_path / 'train'}", test_source=f"folder:{tmp_path / 'valid'}",
+               test_sources=["ignored-with-a-test-source"], train_stride=32, test_stride=32)
+    report = data.build_patch_datasets(cfg, 0, str(tmp_path / "out"))
+    assert report["train_sources"] == ["0001.png", "0002.png", "0003.png"]
+    assert report["test_sources"] == ["0801.png", "0802.png"] and report["test_patches"] == 2 * 4
+    cfg["test_source"] = cfg["source"]  # the same images on both sides: refused, named
+    with pytest.raises(ValueError, match="data.test_source=.*shares source images.*0001.png"):
+        data.build_patch_datasets(cfg, 0, str(tmp_path / "out2"))
+
+
 def test_hub_source_fails_offline_with_clear_message(tmp_path):
     cfg = dict(SMALL, source="hub:some-user/some-sr-dataset")
     with pytest.raises(RuntimeError, match="hub:some-user/some-sr-dataset.*network"):

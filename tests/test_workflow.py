@@ -14,7 +14,7 @@ ENV = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.e
 
 
 def _workdir(repo, tmp):
-    for name in ("Snakefile", "config.yaml", "constraints.txt", "rules", "workflow", "envs"):
+    for name in ("Snakefile", "config.yaml", "constraints.txt", "rules", "workflow", "envs", "profiles"):
         src = os.path.join(repo, name)
         (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, os.path.join(tmp, name))
     shutil.copy(os.path.join(repo, "tests", "smoke.yaml"), os.path.join(tmp, "smoke.yaml"))

@@ -4,7 +4,8 @@ Three kinds of source (config ``data.source``):
   ``builtin``          natural photographs that ship inside installed wheels (offline; the default)
   ``folder:/path``     every image file in a local folder (one source image per file)
   ``hub:name[:split]`` a Hugging Face hub dataset with an ``image`` column (needs network)
-The split is made per *source image* (group), never per patch, so no test scene is seen in training.
+The split is made per *source image* (group), never per patch, so no test scene is seen in training; or, with
+``data.test_source`` (same forms), every ``data.source`` image trains and every test-source image tests.
 """
 from __future__ import annotations
 
@@ -131,38 +132,18 @@ def build_patch_datasets(dcfg: dict, seed: int, out_dir: str) -> dict:
     """
     import datasets
 
-    source = dcfg["source"]
-    if source == "builtin":
-        sources = builtin_sources()
-    elif source.startswith("folder:"):
-        sources = folder_sources(source[len("folder:") :])
-    elif source.startswith("hub:"):
-        sources = None
+    source, test_source, size = dcfg["source"], dcfg.get("test_source"), dcfg["patch_size"]
+    report = {"source": source, "test_source": test_source, "used": [], "converted": [], "skipped": []}
+    images = _load_source(source, size, report)
+    if test_source:  # a separate test set (e.g. DIV2K validation): every source image is training data
+        tests = _load_source(test_source, size, report, "data.test_source")
+        clash = sorted({s.group for s, _ in images} & {s.group for s, _ in tests})
+        if clash:
+            raise ValueError(f"data.test_source={test_source!r} shares source images with data.source: {clash[:5]}")
+        test_groups = {s.group for s, _ in tests}
+        images += tests
     else:
-        raise ValueError(f"data.source={source!r}: expected 'builtin', 'folder:/path' or 'hub:name[:split]'")
-
-    size, report = dcfg["patch_size"], {"source": source, "used": [], "converted": [], "skipped": []}
-    images: list[tuple[SourceImage, np.ndarray]] = []
-    if sources is None:
-        images = _hub_images(source[len("hub:") :])
-    else:
-        for s in sources:
-            try:
-                arr, note = load_rgb(s.path)
-            except ValueError as e:
-                report["skipped"].append({"file": s.path, "reason": str(e)})
-                continue
-            if note:
-                report["converted"].append({"file": s.path, "conversion": note})
-            images.append((s, arr))
-    too_small = [(s, a) for s, a in images if min(a.shape[:2]) < size]
-    for s, a in too_small:
-        report["skipped"].append({"file": s.path, "reason": f"{a.shape[1]}x{a.shape[0]} is smaller than one {size}px patch"})
-    images = [(s, a) for s, a in images if min(a.shape[:2]) >= size]
-    if not images:
-        raise ValueError(f"data.source={source!r}: no usable image (see skipped: {report['skipped'][:3]})")
-
-    test_groups = split_groups([s.group for s, _ in images], dcfg.get("test_sources"), dcfg["test_fraction"], seed)
+        test_groups = split_groups([s.group for s, _ in images], dcfg.get("test_sources"), dcfg["test_fraction"], seed)
     rows = {"train": [], "test": []}
     for s, arr in images:
         split = "test" if s.group in test_groups else "train"
@@ -193,6 +174,38 @@ def build_patch_datasets(dcfg: dict, seed: int, out_dir: str) -> dict:
     return report
 
 
+def _load_source(source: str, size: int, report: dict, key: str = "data.source") -> list[tuple[SourceImage, np.ndarray]]:
+    """The RGB images of one ``data.source``-style spec, at least one patch in size; the rest go to the report."""
+    if source == "builtin":
+        sources = builtin_sources()
+    elif source.startswith("folder:"):
+        sources = folder_sources(source[len("folder:") :])
+    elif source.startswith("hub:"):
+        sources = None
+    else:
+        raise ValueError(f"{key}={source!r}: expected 'builtin', 'folder:/path' or 'hub:name[:split]'")
+    images: list[tuple[SourceImage, np.ndarray]] = []
+    if sources is None:
+        images = _hub_images(source[len("hub:") :])
+    else:
+        for s in sources:
+            try:
+                arr, note = load_rgb(s.path)
+            except ValueError as e:
+                report["skipped"].append({"file": s.path, "reason": str(e)})
+                continue
+            if note:
+                report["converted"].append({"file": s.path, "conversion": note})
+            images.append((s, arr))
+    for s, a in images:
+        if min(a.shape[:2]) < size:
+            report["skipped"].append({"file": s.path, "reason": f"{a.shape[1]}x{a.shape[0]} is smaller than one {size}px patch"})
+    images = [(s, a) for s, a in images if min(a.shape[:2]) >= size]
+    if not images:
+        raise ValueError(f"{key}={source!r}: no usable image (see skipped: {report['skipped'][:3]})")
+    return images
+
+
 def _hub_images(spec: str) -> list[tuple[SourceImage, np.ndarray]]:
     import datasets
 
@@ -209,7 +222,8 @@ def _hub_images(spec: str) -> list[tuple[SourceImage, np.ndarray]]:
     out = []
     for i, row in enumerate(ds):
         arr = np.asarray(row["image"].convert("RGB"), dtype=np.uint8)
-        out.append((SourceImage(f"{name}#{i}", f"{name}#{i}", f"{name}#{i}"), arr))
+        ident = f"{name}:{split or 'train'}#{i}"  # the split in the name: train and validation never collide
+        out.append((SourceImage(ident, ident, ident), arr))
     return out
 
 
