@@ -29,7 +29,7 @@ RUNS = _config.runs(_config.validate(config))  # {run name: {"method", "config"}
 
 def run_cfg_json(run):
     """A run's config: the shared keys plus only its method's entry and, for a variant, its one changed key."""
-    sub = {k: config[k] for k in ("seed", "device", "threads", "sampler", "evaluate", "teacher")}
+    sub = {k: config[k] for k in ("seed", "device", "precision", "threads", "sampler", "evaluate", "teacher")}
     method = RUNS[run]["method"]
     sub["methods"] = {method: config["methods"][method]}
     if RUNS[run]["changed"]:
@@ -125,6 +125,8 @@ def metric_weights():
 
 
 def cluster_resources(stage):
-    """A model stage's request to a cluster scheduler (config `cluster`: memory, minutes, GPU gres). The SLURM
-    executor turns these into sbatch flags; a local run ignores them (no --resources limits are set)."""
-    return {**config["cluster"][stage], "gres": config["cluster"]["gres"]}
+    """A stage's request to a cluster scheduler (config `cluster`: memory, minutes; the GPU gres for training and
+    sampling, the stages that run on `device`). The SLURM executor turns these into sbatch flags; a local run
+    ignores them (no --resources limits are set)."""
+    gres = config["cluster"]["gres"] if stage in ("train", "sample") else ""
+    return {**config["cluster"][stage], "gres": gres}

@@ -7,7 +7,7 @@ rule autoencoder:
     output:
         directory(f"{MODELS}/autoencoder"),
     params:
-        cfg=cfg_json("seed", "threads", "autoencoder", "teacher"),
+        cfg=cfg_json("seed", "device", "precision", "threads", "autoencoder", "teacher"),
     conda:
         CONDA_ENV
     log:
@@ -30,7 +30,7 @@ rule teacher:
     output:
         directory(f"{MODELS}/teacher"),
     params:
-        cfg=cfg_json("seed", "threads", "teacher"),
+        cfg=cfg_json("seed", "device", "precision", "threads", "teacher"),
     conda:
         CONDA_ENV
     log:

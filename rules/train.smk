@@ -9,7 +9,7 @@ rule encode_train:
     output:
         f"{DATA}/train_set.pt",
     params:
-        cfg=cfg_json("threads"),
+        cfg=cfg_json("device", "threads"),
     conda:
         CONDA_ENV
     log:

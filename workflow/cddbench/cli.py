@@ -97,7 +97,9 @@ def _dispatch(args, cfg):
     if c == "encode-train":
         from cddbench.methods.common import encode_training_set
 
-        return encode_training_set(args.train_pairs, args.vae, args.out)
+        from cddbench import config as config_mod
+
+        return encode_training_set(args.train_pairs, args.vae, args.out, config_mod.device(cfg))
     if c == "train":
         from cddbench import config as config_mod, methods
 

@@ -66,9 +66,10 @@ def add_condition_channels(unet: UNet2DConditionModel, extra: int) -> UNet2DCond
     new = UNet2DConditionModel.from_config(cfg)
     state = unet.state_dict()
     w = state["conv_in.weight"]
-    state["conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], extra, *w.shape[2:], dtype=w.dtype)], dim=1)
+    state["conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], extra, *w.shape[2:], dtype=w.dtype, device=w.device)],
+                                        dim=1)
     new.load_state_dict(state)
-    return new
+    return new.to(unet.device)
 
 
 def lr_condition(lr: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:
@@ -101,7 +102,7 @@ class AdaptedUNet(torch.nn.Module):
         if gate:
             for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
                 conv.reset_parameters()
-        return cls(unet, controlnet, gate)
+        return cls(unet, controlnet.to(unet.device), gate)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         emb = null_embedding(self.unet, len(z))

@@ -10,7 +10,7 @@ import os
 
 import torch
 
-from cddbench import data, models, schedule
+from cddbench import config, data, models, schedule
 from cddbench.train import fit
 
 
@@ -34,8 +34,9 @@ def train_autoencoder(cfg: dict, train_dir: str, out_dir: str, log_csv: str) -> 
         return {"source": ref}
     acfg = cfg["autoencoder"]
     torch.manual_seed(cfg["seed"])
-    hr = data.to_tensor(data.load_split(train_dir)["image"])
-    vae = models.build_autoencoder(acfg, hr.shape[-1])
+    dev = config.device(cfg)
+    hr = data.to_tensor(data.load_split(train_dir)["image"]).to(dev)
+    vae = models.build_autoencoder(acfg, hr.shape[-1]).to(dev)
 
     def loss_fn(idx, step):
         # MSE on the posterior mean's reconstruction: in a trial on this machine it reached a given PSNR in
@@ -45,7 +46,7 @@ def train_autoencoder(cfg: dict, train_dir: str, out_dir: str, log_csv: str) -> 
         mse, kl = (vae.decode(post.mode()).sample - x).pow(2).mean(), post.kl().mean() / x[0].numel()
         return {"loss": mse + acfg["kl_weight"] * kl, "mse": mse, "kl": kl}
 
-    vae = fit(vae, loss_fn, acfg["train"], len(hr), cfg["seed"], log_csv, "autoencoder")
+    vae = fit(vae, loss_fn, acfg["train"], len(hr), cfg["seed"], log_csv, "autoencoder", precision=cfg["precision"])
     # SD convention: scale latents to unit variance so the diffusion schedule sees the right signal level
     with torch.no_grad():
         lat = torch.cat([vae.encode(hr[i : i + 512]).latent_dist.mode() for i in range(0, len(hr), 512)])
@@ -57,24 +58,27 @@ def train_autoencoder(cfg: dict, train_dir: str, out_dir: str, log_csv: str) -> 
 @torch.no_grad()
 def encode(vae, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
     """HR images in [-1, 1] -> scaled latents (posterior mode: deterministic)."""
-    out = [vae.encode(images[i : i + batch]).latent_dist.mode() for i in range(0, len(images), batch)]
+    out = [vae.encode(images[i : i + batch].to(vae.device)).latent_dist.mode().to(images.device)
+           for i in range(0, len(images), batch)]
     return torch.cat(out) * vae.config.scaling_factor
 
 
 @torch.no_grad()
 def decode(vae, latents: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    out = [vae.decode(latents[i : i + batch] / vae.config.scaling_factor).sample for i in range(0, len(latents), batch)]
+    out = [vae.decode(latents[i : i + batch].to(vae.device) / vae.config.scaling_factor).sample.to(latents.device)
+           for i in range(0, len(latents), batch)]
     return torch.cat(out).clamp(-1, 1)
 
 
 def diffusion_loss(unet, scheduler, x0, cond_input, generator, timesteps: torch.Tensor | None = None) -> dict:
     """The standard DDPM objective in the scheduler's prediction type (v for the default teacher), at t drawn
     uniformly from all training timesteps or from ``timesteps``."""
-    eps = torch.randn(x0.shape, generator=generator)
+    eps = torch.randn(x0.shape, generator=generator).to(x0.device)
     if timesteps is None:
         t = torch.randint(0, scheduler.config.num_train_timesteps, (len(x0),), generator=generator)
     else:
         t = timesteps[torch.randint(0, len(timesteps), (len(x0),), generator=generator)]
+    t = t.to(x0.device)
     z_t = scheduler.add_noise(x0, eps, t)
     pred = models.unet_forward(unet, z_t, t, cond_input)
     mse = (pred - schedule.training_target(x0, eps, t, scheduler)).pow(2).mean()
@@ -91,13 +95,14 @@ def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv
         sched = _from_pretrained(DDPMScheduler, ref, "scheduler")
     else:
         torch.manual_seed(cfg["seed"])
-        vae = models.load_autoencoder(vae_dir)
-        x0 = encode(vae, data.to_tensor(data.load_split(train_dir)["image"]))
-        online = models.build_unet(tcfg["unet"], x0.shape[-1], x0.shape[1])
+        dev = config.device(cfg)
+        vae = models.load_autoencoder(vae_dir).to(dev)
+        x0 = encode(vae, data.to_tensor(data.load_split(train_dir)["image"]).to(dev))
+        online = models.build_unet(tcfg["unet"], x0.shape[-1], x0.shape[1]).to(dev)
         sched = models.build_scheduler(tcfg["schedule"])
         g = torch.Generator().manual_seed(cfg["seed"] + 2)
         unet = fit(online, lambda idx, step: diffusion_loss(online, sched, x0[idx], None, g), tcfg["train"],
-                   len(x0), cfg["seed"], log_csv, "teacher")  # the EMA weights are the teacher
+                   len(x0), cfg["seed"], log_csv, "teacher", precision=cfg["precision"])  # the EMA weights are the teacher
     models.save_model(unet, os.path.join(out_dir, "unet"))
     sched.save_pretrained(os.path.join(out_dir, "scheduler"))
     info = {"source": ref or "trained", "params": models.count_params(unet)}

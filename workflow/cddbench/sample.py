@@ -11,6 +11,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from cddbench import data, methods
+from cddbench.train import autocast
 
 
 def initial_noise(ids: list[str], shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -56,13 +57,14 @@ def run(ctx: methods.Context, steps: int, seed: int, test_pairs: str, model_dir:
     for i in tqdm(range(0, len(ids), batch_size), desc=f"{ctx.run}-{steps} seed {seed}", mininterval=5):
         noise = initial_noise(ids[i : i + batch_size], shape, seed)
         start = time.perf_counter()
-        hr = sampler(lr[i : i + batch_size], steps, noise)
+        with autocast(ctx.device, ctx.cfg.get("precision", "fp32")):
+            hr = sampler(lr[i : i + batch_size], steps, noise).float()
         seconds += time.perf_counter() - start
         for j, im in enumerate(data.to_uint8(hr)):
             Image.fromarray(im).save(os.path.join(tmp, f"{i + j:05d}.png"))
     record = {"run": ctx.run, "method": method, "steps": steps, "seed": seed, "nfe": module.nfe(steps), "n_images": len(ids),
               "seconds_per_image": seconds / len(ids), "batch_size": batch_size, "device": ctx.device,
-              "threads": torch.get_num_threads()}
+              "precision": ctx.cfg.get("precision", "fp32"), "threads": torch.get_num_threads()}
     with open(os.path.join(tmp, "timing.json"), "w") as f:
         json.dump(record, f, indent=1)
     if os.path.isdir(out_dir):

@@ -32,6 +32,11 @@ class EMA:
             e.copy_(b)
 
 
+def autocast(device: str, precision: str):
+    """bf16 autocast on ``device`` (config ``precision: bf16``), else a no-op: weights and optimiser stay fp32."""
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def batches(n: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
     """Endless seeded epochs of shuffled indices (a fixed batch order for a fixed seed)."""
     g = torch.Generator().manual_seed(seed)
@@ -42,10 +47,13 @@ def batches(n: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
 
 
 def fit(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, int], dict], tcfg: dict, n_items: int,
-        seed: int, log_csv: str, desc: str, after_step: Callable[[], None] | None = None) -> torch.nn.Module:
+        seed: int, log_csv: str, desc: str, after_step: Callable[[], None] | None = None,
+        precision: str = "fp32") -> torch.nn.Module:
     """Train ``model`` for ``tcfg['steps']`` steps; return the EMA copy (or the model itself if ema_decay == 0).
 
-    ``after_step`` runs after each optimiser step (a distillation method's target-network update).
+    The model trains on the device its parameters are on; ``loss_fn`` runs under bf16 autocast when
+    ``precision == "bf16"`` (backward, optimiser and EMA in fp32). ``after_step`` runs after each optimiser step
+    (a distillation method's target-network update).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -60,7 +68,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, int], dict], tc
         bar = tqdm(range(1, tcfg["steps"] + 1), desc=desc, mininterval=5)
         running: dict[str, float] = {}
         for step in bar:
-            terms = loss_fn(next(order), step)
+            with autocast(params[0].device, precision):
+                terms = {name: value.float() for name, value in loss_fn(next(order), step).items()}
             for name, value in terms.items():
                 if not torch.isfinite(value):
                     raise FloatingPointError(f"{desc}: loss term {name!r} is {value.item()} at step {step}")

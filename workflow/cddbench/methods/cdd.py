@@ -46,6 +46,7 @@ def guidance_distance(kind: str, vae, ecfg: dict):
         return lambda x_hat, x, hr: (decode(x_hat) - hr).pow(2).mean()
     if kind == "lpips":  # the same network policy as the LPIPS metric (standard weights, else the labelled proxy)
         net = metrics.Lpips(metrics.resolve_backend(ecfg), ecfg)
+        net.net.to(vae.device)
         return lambda x_hat, x, hr: net.distance(decode(x_hat).clamp(-1, 1), hr).mean()
     raise ValueError(f"methods.cdd.guidance.distance: unknown {kind!r}")
 
@@ -69,8 +70,9 @@ def predict_z_s(net, teacher, z_t, t, s, eps, cond, sched, predictor: str, space
 def loss(online, target, teacher, sched, x, cond, hr, m: dict, g: torch.Generator, guidance) -> dict:
     """The CDD objective on one batch (x: clean latents, cond: LR on the latent grid, hr: HR pixels)."""
     space = m["consistency_space"]
-    t, s = schedule.draw_grid_times(m["distill_steps"], sched.config.num_train_timesteps, len(x), m["time_sampling"], g)
-    eps = torch.randn(x.shape, generator=g)
+    t, s = (v.to(x.device) for v in schedule.draw_grid_times(m["distill_steps"], sched.config.num_train_timesteps,
+                                                             len(x), m["time_sampling"], g))
+    eps = torch.randn(x.shape, generator=g).to(x.device)
     z_t = sched.add_noise(x, eps, t)
     x_on, eps_on = predict(online, z_t, t, cond, sched, space)
     # the online pass above is reused when the online weights predict z_s: no extra network call
@@ -105,7 +107,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     m, seed = ctx.mcfg, ctx.cfg["seed"]
     torch.manual_seed(seed)
     ts = load_training_set(ctx)
-    online = build(ts, m)
+    online = build(ts, m).to(ctx.device)
     target = EMA(online, m["target_ema"])
     guidance = guidance_distance(m["guidance"]["distance"], ts.vae, ctx.cfg["evaluate"])
     g = torch.Generator().manual_seed(seed + 4)
@@ -115,7 +117,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
                     guidance)
 
     model = fit(online, loss_fn, m["train"], len(ts.x0), seed, log_csv, ctx.run,
-                after_step=lambda: target.update(online))
+                after_step=lambda: target.update(online), precision=ctx.cfg["precision"])
     model.save(out_dir)
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
     return write_info(out_dir, online, [online, ts.vae], images_seen=images_seen(m["train"]))

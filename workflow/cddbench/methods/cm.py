@@ -32,8 +32,9 @@ def f(unet, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, sched) -> torc
 
 
 def loss(online, target, teacher, sched, x, cond, m: dict, g: torch.Generator) -> dict:
-    t, s = schedule.draw_grid_times(m["distill_steps"], sched.config.num_train_timesteps, len(x), "per_sample", g)
-    eps = torch.randn(x.shape, generator=g)
+    t, s = (v.to(x.device) for v in schedule.draw_grid_times(m["distill_steps"], sched.config.num_train_timesteps,
+                                                             len(x), "per_sample", g))
+    eps = torch.randn(x.shape, generator=g).to(x.device)
     z_t = sched.add_noise(x, eps, t)
     with torch.no_grad():  # the teacher's DDIM step to s, then the EMA target there
         x_te, eps_te = schedule.pred_to_x_eps(models.unet_forward(teacher, z_t, t, cond), z_t, t, sched)
@@ -47,13 +48,14 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     m, seed = ctx.mcfg, ctx.cfg["seed"]
     torch.manual_seed(seed)
     ts = load_training_set(ctx)
-    teacher = models.load_unet(os.path.join(ctx.base_dir, "unet")).requires_grad_(False)
+    teacher = models.load_unet(os.path.join(ctx.base_dir, "unet")).requires_grad_(False).to(ctx.device)
     online = copy.deepcopy(teacher).requires_grad_(True)
     target = EMA(online, m["target_ema"])
     g = torch.Generator().manual_seed(seed + 5)
     unet = fit(online, lambda idx, step: loss(online, target.model, teacher, ts.scheduler, ts.x0[idx], ts.cond[idx],
                                                m, g),
-               m["train"], len(ts.x0), seed, log_csv, ctx.run, after_step=lambda: target.update(online))
+               m["train"], len(ts.x0), seed, log_csv, ctx.run, after_step=lambda: target.update(online),
+               precision=ctx.cfg["precision"])
     models.save_model(unet, os.path.join(out_dir, "unet"))
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
     with open(os.path.join(ctx.base_dir, "info.json")) as fh:

@@ -125,15 +125,16 @@ def generator_loss(fake, disc, perceptual, hr, w: dict, adversarial: bool) -> di
 def train(ctx, out_dir: str, log_csv: str) -> dict:
     m, seed = ctx.mcfg, ctx.cfg["seed"]
     torch.manual_seed(seed)
-    lr, hr = load_pixels(ctx.train_set)
-    gen, disc = build(m)
+    lr, hr = (x.to(ctx.device) for x in load_pixels(ctx.train_set))
+    gen, disc = (net.to(ctx.device) for net in build(m))
     lpips = metrics.Lpips(metrics.resolve_backend(ctx.cfg["evaluate"]), ctx.cfg["evaluate"])
+    lpips.net.to(ctx.device)
     d_opt = torch.optim.AdamW(disc.parameters(), lr=m["train"]["lr"], weight_decay=1e-2)
 
     def loss_fn(idx, step):
         adversarial = step > m["warmup_steps"]
         fake = gen(lr[idx])
-        d_loss = torch.zeros(())
+        d_loss = torch.zeros((), device=hr.device)
         if adversarial:
             # the discriminator's own step, inside the generator's loss function so that one training loop
             # (seeded batches, logging, clipping) serves both networks; the generator's terms then see the new D
@@ -144,7 +145,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
         terms = generator_loss(fake, disc, lpips.distance, hr[idx], m["loss"], adversarial)
         return {**terms, "discriminator": d_loss.detach()}
 
-    gen = fit(gen, loss_fn, m["train"], len(hr), seed, log_csv, ctx.run)
+    gen = fit(gen, loss_fn, m["train"], len(hr), seed, log_csv, ctx.run, precision=ctx.cfg["precision"])
     os.makedirs(out_dir, exist_ok=True)
     torch.save(gen.state_dict(), os.path.join(out_dir, "generator.pt"))
     with open(os.path.join(out_dir, "config.json"), "w") as f:

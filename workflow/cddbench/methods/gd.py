@@ -44,8 +44,8 @@ def halving_loss(student, teacher, sched, x, student_steps: int, g: torch.Genera
     max(SNR, 1) (their "truncated SNR" weighting)."""
     fine, coarse = ddim_grid(sched, 2 * student_steps), ddim_grid(sched, student_steps)
     i = torch.randint(0, student_steps, (len(x),), generator=g)
-    t, t1, t2 = coarse[i], fine[2 * i + 1], coarse[i + 1]
-    eps = torch.randn(x.shape, generator=g)
+    t, t1, t2 = (v.to(x.device) for v in (coarse[i], fine[2 * i + 1], coarse[i + 1]))
+    eps = torch.randn(x.shape, generator=g).to(x.device)
     z_t = sched.add_noise(x, eps, t)
     with torch.no_grad():
         z_1 = schedule.ddim_step(*uncond_x_eps(teacher, z_t, t, sched), t1, sched)
@@ -71,12 +71,13 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
         student = copy.deepcopy(teacher).requires_grad_(True)
         student = fit(student, lambda idx, k: halving_loss(student, teacher, ts.scheduler, ts.x0[idx], student_steps, g),
                       m["train"], len(ts.x0), seed + r, os.path.join(out_dir, f"loss_round{r + 1}.csv"),
-                      f"{ctx.run} round {r + 1}: {2 * student_steps} -> {student_steps} steps")
+                      f"{ctx.run} round {r + 1}: {2 * student_steps} -> {student_steps} steps",
+                      precision=ctx.cfg["precision"])
         teacher = student.requires_grad_(False)  # the next round's frozen teacher
     online = models.add_condition_channels(teacher, ts.cond.shape[1]).requires_grad_(True)
     grid = ddim_grid(ts.scheduler, steps)[:-1]
     unet = fit(online, lambda idx, k: pretrain.diffusion_loss(online, ts.scheduler, ts.x0[idx], ts.cond[idx], g, grid),
-               m["finetune"], len(ts.x0), seed, log_csv, f"{ctx.run} conditional fine-tune")
+               m["finetune"], len(ts.x0), seed, log_csv, f"{ctx.run} conditional fine-tune", precision=ctx.cfg["precision"])
     models.save_model(unet, os.path.join(out_dir, "unet"))
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
     seen = m["rounds"] * images_seen(m["train"]) + images_seen(m["finetune"])
