@@ -19,6 +19,9 @@ def validate(cfg: dict) -> dict:
     from cddbench import methods
 
     _check_schema(cfg)
+    if cfg["teacher"]["prompt"] is not None and not cfg["teacher"]["pretrained"]:
+        raise ValueError("invalid config at teacher.prompt: a prompt needs teacher.pretrained (its text encoder); "
+                         "the teacher trained here takes no text (prompt: null)")
     for name in cfg["methods"]:
         base = methods.base(name)
         if base and base not in cfg["methods"]:

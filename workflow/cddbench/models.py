@@ -42,9 +42,17 @@ def build_scheduler(cfg: dict) -> DDPMScheduler:
                          prediction_type=cfg["prediction_type"], clip_sample=False)
 
 
+PROMPT_FILE = "prompt_embedding.safetensors"
+
+
 def null_embedding(unet: UNet2DConditionModel, batch: int) -> torch.Tensor:
-    """The fixed conditioning of the unconditional teacher: zeros, one token (a stand-in for SD's empty prompt)."""
-    return torch.zeros(batch, 1, unet.config.cross_attention_dim, device=unet.device, dtype=unet.dtype)
+    """The fixed text conditioning of the unconditional teacher: the encoded ``teacher.prompt`` of a pretrained
+    text-to-image model (SD's unconditional input is the encoded empty prompt), else zeros, one token (the tiny
+    in-pipeline teacher, trained with exactly that)."""
+    emb = getattr(unet, "prompt_embedding", None)
+    if emb is None:
+        return torch.zeros(batch, 1, unet.config.cross_attention_dim, device=unet.device, dtype=unet.dtype)
+    return emb.to(device=unet.device, dtype=unet.dtype).expand(batch, -1, -1)
 
 
 def unet_forward(unet: UNet2DConditionModel, z: torch.Tensor, t: torch.Tensor,
@@ -69,6 +77,7 @@ def add_condition_channels(unet: UNet2DConditionModel, extra: int) -> UNet2DCond
     state["conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], extra, *w.shape[2:], dtype=w.dtype, device=w.device)],
                                         dim=1)
     new.load_state_dict(state)
+    new.prompt_embedding = getattr(unet, "prompt_embedding", None)
     return new.to(unet.device)
 
 
@@ -142,6 +151,10 @@ def save_model(model, path: str) -> None:
     tmp = path.rstrip("/") + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
+    if getattr(model, "prompt_embedding", None) is not None:  # travels with every UNet built on the teacher
+        from safetensors.torch import save_file
+
+        save_file({"prompt_embedding": model.prompt_embedding.detach().cpu().contiguous()}, os.path.join(tmp, PROMPT_FILE))
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
 
@@ -151,7 +164,12 @@ def load_autoencoder(path: str) -> AutoencoderKL:
 
 
 def load_unet(path: str) -> UNet2DConditionModel:
-    return UNet2DConditionModel.from_pretrained(path).eval()
+    unet = UNet2DConditionModel.from_pretrained(path).eval()
+    if os.path.isfile(os.path.join(path, PROMPT_FILE)):
+        from safetensors.torch import load_file
+
+        unet.prompt_embedding = load_file(os.path.join(path, PROMPT_FILE))["prompt_embedding"]
+    return unet
 
 
 def load_scheduler(model_dir: str) -> DDPMScheduler:

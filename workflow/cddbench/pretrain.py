@@ -85,6 +85,19 @@ def diffusion_loss(unet, scheduler, x0, cond_input, generator, timesteps: torch.
     return {"loss": mse, "mse": mse}
 
 
+@torch.no_grad()
+def encode_prompt(ref: str, prompt: str) -> torch.Tensor:
+    """``prompt`` through the pretrained model's own tokenizer/ and text_encoder/ (CLIP for Stable Diffusion):
+    1 x tokens x dim, the fixed text conditioning of every model built on this teacher."""
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    tokenizer = _from_pretrained(CLIPTokenizer, ref, "tokenizer")
+    encoder = _from_pretrained(CLIPTextModel, ref, "text_encoder").eval()
+    ids = tokenizer(prompt, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt").input_ids
+    return encoder(ids)[0].float()
+
+
 def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv: str) -> dict:
     ref, tcfg = cfg["teacher"]["pretrained"], cfg["teacher"]
     os.makedirs(out_dir, exist_ok=True)
@@ -93,6 +106,8 @@ def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv
 
         unet = _from_pretrained(UNet2DConditionModel, ref, "unet")
         sched = _from_pretrained(DDPMScheduler, ref, "scheduler")
+        if tcfg["prompt"] is not None:
+            unet.prompt_embedding = encode_prompt(ref, tcfg["prompt"])
     else:
         torch.manual_seed(cfg["seed"])
         dev = config.device(cfg)

@@ -97,6 +97,7 @@ def build(ts, m: dict) -> models.AdaptedUNet:
         from diffusers import UNet2DConditionModel
 
         backbone = UNet2DConditionModel.from_config(ts.teacher.config)
+        backbone.prompt_embedding = getattr(ts.teacher, "prompt_embedding", None)  # random weights, same text input
     model = models.AdaptedUNet.from_unet(backbone.requires_grad_(True), ts.cond.shape[1], gate=m["gate"])
     if m["regime"] == "adapter":  # Ours*: the backbone stays frozen, only the encoder (and gate) learn
         model.unet.requires_grad_(False)
