@@ -12,6 +12,7 @@ RESULTS = "results"
 DATA = f"{RESULTS}/data"
 MODELS = f"{RESULTS}/models"
 LOGS = f"{RESULTS}/logs"
+CHECKPOINTS = f"{RESULTS}/checkpoints"  # not a declared output: Snakemake keeps it when a job fails, so it resumes
 BENCH = f"{RESULTS}/benchmarks"
 CONDA_ENV = "../envs/cddbench.yaml"  # used with --sdm conda only
 
@@ -29,7 +30,8 @@ RUNS = _config.runs(_config.validate(config))  # {run name: {"method", "config"}
 
 def run_cfg_json(run):
     """A run's config: the shared keys plus only its method's entry and, for a variant, its one changed key."""
-    sub = {k: config[k] for k in ("seed", "device", "precision", "threads", "sampler", "evaluate", "teacher")}
+    sub = {k: config[k] for k in ("seed", "device", "precision", "threads", "checkpoint_every", "sampler", "evaluate",
+                                  "teacher")}
     method = RUNS[run]["method"]
     sub["methods"] = {method: config["methods"][method]}
     if RUNS[run]["changed"]:

@@ -7,7 +7,8 @@ rule autoencoder:
     output:
         directory(f"{MODELS}/autoencoder"),
     params:
-        cfg=cfg_json("seed", "device", "precision", "threads", "autoencoder", "teacher"),
+        cfg=cfg_json("seed", "device", "precision", "threads", "checkpoint_every", "autoencoder", "teacher"),
+        checkpoints=f"{CHECKPOINTS}/autoencoder",
     conda:
         CONDA_ENV
     log:
@@ -20,6 +21,7 @@ rule autoencoder:
         f"{BENCH}/autoencoder.tsv"
     shell:
         "cddbench autoencoder --config {params.cfg:q} --threads {threads} --train {input} --out {output}"
+        " --checkpoints {params.checkpoints}"
         " --log {log.loss} > {log.log} 2>&1"
 
 
@@ -30,7 +32,8 @@ rule teacher:
     output:
         directory(f"{MODELS}/teacher"),
     params:
-        cfg=cfg_json("seed", "device", "precision", "threads", "teacher"),
+        cfg=cfg_json("seed", "device", "precision", "threads", "checkpoint_every", "teacher"),
+        checkpoints=f"{CHECKPOINTS}/teacher",
     conda:
         CONDA_ENV
     log:
@@ -43,4 +46,4 @@ rule teacher:
         f"{BENCH}/teacher.tsv"
     shell:
         "cddbench teacher --config {params.cfg:q} --threads {threads} --train {input.train} --vae {input.vae}"
-        " --out {output} --log {log.loss} > {log.log} 2>&1"
+        " --out {output} --log {log.loss} --checkpoints {params.checkpoints} > {log.log} 2>&1"

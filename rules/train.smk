@@ -32,6 +32,7 @@ rule train:
     params:
         cfg=lambda w: run_cfg_json(w.run),
         base=lambda w: base_dir(w.run),
+        checkpoints=lambda w: f"{CHECKPOINTS}/{w.run}",
     conda:
         CONDA_ENV
     log:
@@ -44,4 +45,5 @@ rule train:
         f"{BENCH}/train_{{run}}.tsv"
     shell:
         "cddbench train --config {params.cfg:q} --threads {threads} --run {wildcards.run}"
-        " --train-set {input.train_set} --vae {input.vae} --teacher {input.teacher} --base {params.base} --out {output} --log {log.loss} > {log.log} 2>&1"
+        " --train-set {input.train_set} --vae {input.vae} --teacher {input.teacher} --base {params.base} --out {output} --log {log.loss}"
+        " --checkpoints {params.checkpoints} > {log.log} 2>&1"

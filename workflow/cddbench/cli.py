@@ -26,11 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd("patches", "out")
     cmd("degrade", "patches", "out")
-    cmd("autoencoder", "train", "out", "log")
-    cmd("teacher", "train", "vae", "out", "log")
+    ckpt = "folder of this job's training checkpoints: resumed from when present, removed once the job succeeds"
+    cmd("autoencoder", "train", "out", "log").add_argument("--checkpoints", default="", help=ckpt)
+    cmd("teacher", "train", "vae", "out", "log").add_argument("--checkpoints", default="", help=ckpt)
     cmd("encode-train", "train-pairs", "vae", "out")
     base = "the model folder of the run this method builds on ('-': none)"
-    cmd("train", "run", "train-set", "vae", "teacher", "out", "log").add_argument("--base", default="-", help=base)
+    train = cmd("train", "run", "train-set", "vae", "teacher", "out", "log")
+    train.add_argument("--base", default="-", help=base)
+    train.add_argument("--checkpoints", default="", help=ckpt)
     cmd("sample", "run", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out").add_argument(
         "--base", default="-", help=base)
     cmd("reference", "test-pairs", "out", "floor")
@@ -72,7 +75,23 @@ def _context(args, cfg):
     base = getattr(args, "base", "-")
     return Context(cfg=cfg, train_set=getattr(args, "train_set", ""), vae_dir=args.vae,
                    teacher_dir=args.teacher, device=config_mod.device(cfg), run=run, mcfg=mcfg,
-                   base_dir="" if base == "-" else base)
+                   base_dir="" if base == "-" else base, checkpoint_dir=getattr(args, "checkpoints", ""))
+
+
+def _train_into(args, train):
+    """Run ``train(folder)`` into a temp folder renamed onto ``--out`` at the end, so a killed or failed job never
+    leaves a half-written model; then drop the job's checkpoints (GBs at paper scale), no longer needed."""
+    import os
+    import shutil
+
+    partial = args.out.rstrip("/") + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    result = train(partial)
+    shutil.rmtree(args.out, ignore_errors=True)
+    os.replace(partial, args.out)
+    if args.checkpoints:
+        shutil.rmtree(args.checkpoints, ignore_errors=True)
+    return result
 
 
 def _dispatch(args, cfg):
@@ -89,11 +108,11 @@ def _dispatch(args, cfg):
     if c == "autoencoder":
         from cddbench.pretrain import train_autoencoder
 
-        return train_autoencoder(cfg, args.train, args.out, args.log)
+        return _train_into(args, lambda out: train_autoencoder(cfg, args.train, out, args.log, args.checkpoints))
     if c == "teacher":
         from cddbench.pretrain import train_teacher
 
-        return train_teacher(cfg, args.train, args.vae, args.out, args.log)
+        return _train_into(args, lambda out: train_teacher(cfg, args.train, args.vae, out, args.log, args.checkpoints))
     if c == "encode-train":
         from cddbench.methods.common import encode_training_set
 
@@ -104,7 +123,8 @@ def _dispatch(args, cfg):
         from cddbench import config as config_mod, methods
 
         ctx = _context(args, cfg)
-        return methods.get(config_mod.runs(cfg)[args.run]["method"]).train(ctx, args.out, args.log)
+        method = methods.get(config_mod.runs(cfg)[args.run]["method"])
+        return _train_into(args, lambda out: method.train(ctx, out, args.log))
     if c == "sample":
         from cddbench import sample
 

@@ -11,7 +11,7 @@ import os
 import torch
 
 from cddbench import config, data, models, schedule
-from cddbench.train import fit
+from cddbench.train import checkpoint_at, fit
 
 
 def _from_pretrained(cls, ref: str, subfolder: str):
@@ -24,7 +24,7 @@ def _from_pretrained(cls, ref: str, subfolder: str):
             "(HF_HUB_OFFLINE must be unset); set teacher.pretrained: null to train the tiny teacher here.") from e
 
 
-def train_autoencoder(cfg: dict, train_dir: str, out_dir: str, log_csv: str) -> dict:
+def train_autoencoder(cfg: dict, train_dir: str, out_dir: str, log_csv: str, checkpoint_dir: str = "") -> dict:
     ref = cfg["teacher"]["pretrained"]
     if ref:
         from diffusers import AutoencoderKL
@@ -46,7 +46,8 @@ def train_autoencoder(cfg: dict, train_dir: str, out_dir: str, log_csv: str) -> 
         mse, kl = (vae.decode(post.mode()).sample - x).pow(2).mean(), post.kl().mean() / x[0].numel()
         return {"loss": mse + acfg["kl_weight"] * kl, "mse": mse, "kl": kl}
 
-    vae = fit(vae, loss_fn, acfg["train"], len(hr), cfg["seed"], log_csv, "autoencoder", precision=cfg["precision"])
+    vae = fit(vae, loss_fn, acfg["train"], len(hr), cfg["seed"], log_csv, "autoencoder", precision=cfg["precision"],
+              checkpoint=checkpoint_at(checkpoint_dir, "autoencoder", cfg))
     # SD convention: scale latents to unit variance so the diffusion schedule sees the right signal level
     with torch.no_grad():
         lat = torch.cat([vae.encode(hr[i : i + 512]).latent_dist.mode() for i in range(0, len(hr), 512)])
@@ -98,7 +99,7 @@ def encode_prompt(ref: str, prompt: str) -> torch.Tensor:
     return encoder(ids)[0].float()
 
 
-def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv: str) -> dict:
+def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv: str, checkpoint_dir: str = "") -> dict:
     ref, tcfg = cfg["teacher"]["pretrained"], cfg["teacher"]
     os.makedirs(out_dir, exist_ok=True)
     if ref:
@@ -117,7 +118,8 @@ def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv
         sched = models.build_scheduler(tcfg["schedule"])
         g = torch.Generator().manual_seed(cfg["seed"] + 2)
         unet = fit(online, lambda idx, step: diffusion_loss(online, sched, x0[idx], None, g), tcfg["train"],
-                   len(x0), cfg["seed"], log_csv, "teacher", precision=cfg["precision"])  # the EMA weights are the teacher
+                   len(x0), cfg["seed"], log_csv, "teacher", precision=cfg["precision"],  # the EMA weights are the teacher
+                   checkpoint=checkpoint_at(checkpoint_dir, "teacher", cfg, g=g))
     models.save_model(unet, os.path.join(out_dir, "unet"))
     sched.save_pretrained(os.path.join(out_dir, "scheduler"))
     info = {"source": ref or "trained", "params": models.count_params(unet)}

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
+import json
 import os
-from typing import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -37,36 +40,105 @@ def autocast(device: str, precision: str):
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def batches(n: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
-    """Endless seeded epochs of shuffled indices (a fixed batch order for a fixed seed)."""
-    g = torch.Generator().manual_seed(seed)
-    while True:
-        perm = torch.randperm(n, generator=g)
-        for i in range(0, n - batch_size + 1, batch_size):  # drop the ragged tail: equal-size batches
-            yield perm[i : i + batch_size]
+class BatchOrder:
+    """Endless seeded epochs of shuffled indices (a fixed batch order for a fixed seed), with a resumable state."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size = n, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.perm, self.i = None, 0
+
+    def __next__(self) -> torch.Tensor:
+        if self.perm is None or self.i + self.batch_size > self.n:  # drop the ragged tail: equal-size batches
+            self.perm, self.i = torch.randperm(self.n, generator=self.generator), 0
+        self.i += self.batch_size
+        return self.perm[self.i - self.batch_size : self.i]
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "perm": self.perm, "i": self.i}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.perm, self.i = state["perm"], state["i"]
+
+
+@dataclass
+class Checkpoint:
+    """Where ``fit`` saves its whole state (every ``every`` steps and at the end) and resumes from.
+
+    ``extra``: state the loss function owns (a target network, a discriminator and its optimiser,
+    ``torch.Generator``s), saved and restored with the rest. ``key`` says what the run is (its config); a
+    checkpoint with another key is ignored, never resumed.
+    """
+    path: str
+    every: int
+    key: str
+    extra: dict = field(default_factory=dict)
+
+
+def checkpoint_at(folder: str, name: str, cfg: dict, **extra) -> Checkpoint | None:
+    """The checkpoint of the fit() call ``name`` of a job whose config is ``cfg`` (None without a folder)."""
+    if not folder:
+        return None
+    key = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest() + "/" + name
+    return Checkpoint(os.path.join(folder, f"{name}.pt"), cfg["checkpoint_every"], key, extra)
+
+
+def _state(obj):
+    return obj.get_state() if isinstance(obj, torch.Generator) else obj.state_dict()
+
+
+def _restore(obj, state) -> None:
+    obj.set_state(state) if isinstance(obj, torch.Generator) else obj.load_state_dict(state)
+
+
+def _save_atomic(state: dict, path: str) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint intact
 
 
 def fit(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, int], dict], tcfg: dict, n_items: int,
         seed: int, log_csv: str, desc: str, after_step: Callable[[], None] | None = None,
-        precision: str = "fp32") -> torch.nn.Module:
+        precision: str = "fp32", checkpoint: Checkpoint | None = None) -> torch.nn.Module:
     """Train ``model`` for ``tcfg['steps']`` steps; return the EMA copy (or the model itself if ema_decay == 0).
 
     The model trains on the device its parameters are on; ``loss_fn`` runs under bf16 autocast when
     ``precision == "bf16"`` (backward, optimiser and EMA in fp32). ``after_step`` runs after each optimiser step
-    (a distillation method's target-network update).
+    (a distillation method's target-network update). With a ``checkpoint``, a run killed at any point and started
+    again continues from the last checkpoint and ends with the same weights, bit for bit on CPU.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{desc}: the model has no trainable parameters")
     opt = torch.optim.AdamW(params, lr=tcfg["lr"], weight_decay=1e-2)
     ema = EMA(model, tcfg["ema_decay"]) if tcfg["ema_decay"] > 0 else None
-    order = batches(n_items, min(tcfg["batch_size"], n_items), seed)
+    order = BatchOrder(n_items, min(tcfg["batch_size"], n_items), seed)
+    parts = {"model": model, "opt": opt, "order": order, **({"ema": ema.model} if ema else {}),
+             **({f"extra.{k}": v for k, v in checkpoint.extra.items()} if checkpoint else {})}
+    rows: list[dict] = []
+    running: dict[str, float] = {}
+    start = 1
+    if checkpoint and os.path.isfile(checkpoint.path):
+        saved = torch.load(checkpoint.path, map_location="cpu", weights_only=True)  # tensors and plain data only
+        if saved["key"] == checkpoint.key:
+            for name, obj in parts.items():
+                _restore(obj, saved[name])
+            torch.set_rng_state(saved["torch_rng"])
+            rows, running, start = saved["rows"], saved["running"], saved["step"] + 1
+            print(f"{desc}: resumed from the checkpoint at step {saved['step']} ({checkpoint.path})", flush=True)
+        else:
+            print(f"{desc}: ignoring {checkpoint.path}: it belongs to another config", flush=True)
     os.makedirs(os.path.dirname(log_csv) or ".", exist_ok=True)
     model.train()
     with open(log_csv, "w", newline="") as f:
         writer = None
-        bar = tqdm(range(1, tcfg["steps"] + 1), desc=desc, mininterval=5)
-        running: dict[str, float] = {}
+        if rows:  # the resumed run's log repeats the rows written before the interruption
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        bar = tqdm(range(start, tcfg["steps"] + 1), desc=desc, mininterval=5)
         for step in bar:
             with autocast(params[0].device, precision):
                 terms = {name: value.float() for name, value in loss_fn(next(order), step).items()}
@@ -90,8 +162,13 @@ def fit(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, int], dict], tc
                     writer = csv.DictWriter(f, fieldnames=list(row))
                     writer.writeheader()
                 writer.writerow(row)
+                rows.append(row)
                 f.flush()
                 bar.set_postfix(loss=f"{row['loss']:.4f}")
                 running = {}
+            if checkpoint and (step % checkpoint.every == 0 or step == tcfg["steps"]):
+                _save_atomic({"key": checkpoint.key, "step": step, "rows": rows, "running": running,
+                              "torch_rng": torch.get_rng_state(), **{n: _state(o) for n, o in parts.items()}},
+                             checkpoint.path)
     model.eval()
     return ema.model if ema is not None else model

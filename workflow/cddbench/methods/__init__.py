@@ -44,6 +44,7 @@ class Context:
     run: str = ""
     mcfg: dict | None = None  # the run's resolved ``methods`` entry (variants applied)
     base_dir: str = ""        # the model folder of the run this method builds on (``base`` in METHODS)
+    checkpoint_dir: str = ""  # where training checkpoints go ("": none); kept until the job has finished
 
 
 def get(name: str):

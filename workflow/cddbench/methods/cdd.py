@@ -15,7 +15,7 @@ import torch
 
 from cddbench import metrics, models, pretrain, schedule
 from cddbench.methods.common import consistency_distance, images_seen, load_training_set, write_info
-from cddbench.train import EMA, fit
+from cddbench.train import EMA, checkpoint_at, fit
 
 DISPLAY = "Ours"
 
@@ -118,7 +118,8 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
                     guidance)
 
     model = fit(online, loss_fn, m["train"], len(ts.x0), seed, log_csv, ctx.run,
-                after_step=lambda: target.update(online), precision=ctx.cfg["precision"])
+                after_step=lambda: target.update(online), precision=ctx.cfg["precision"],
+                checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, target=target.model, g=g))
     model.save(out_dir)
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
     return write_info(out_dir, online, [online, ts.vae], images_seen=images_seen(m["train"]))

@@ -16,7 +16,7 @@ import torch
 from cddbench import models, pretrain, schedule
 from cddbench.methods.common import consistency_distance, images_seen, load_training_set, write_info
 from cddbench.sample import more_noise
-from cddbench.train import EMA, fit
+from cddbench.train import EMA, checkpoint_at, fit
 
 DISPLAY = "CM"
 
@@ -55,7 +55,8 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     unet = fit(online, lambda idx, step: loss(online, target.model, teacher, ts.scheduler, ts.x0[idx], ts.cond[idx],
                                                m, g),
                m["train"], len(ts.x0), seed, log_csv, ctx.run, after_step=lambda: target.update(online),
-               precision=ctx.cfg["precision"])
+               precision=ctx.cfg["precision"],
+               checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, target=target.model, g=g))
     models.save_model(unet, os.path.join(out_dir, "unet"))
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
     with open(os.path.join(ctx.base_dir, "info.json")) as fh:

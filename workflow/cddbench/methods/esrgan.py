@@ -20,7 +20,7 @@ from torch.nn.utils import spectral_norm
 
 from cddbench import metrics
 from cddbench.methods.common import images_seen, load_pixels, write_info
-from cddbench.train import fit
+from cddbench.train import checkpoint_at, fit
 
 DISPLAY = "Real-ESRGAN"
 NOTE = ("its perceptual loss runs on the LPIPS network of the metric policy, so its LPIPS column is not "
@@ -145,7 +145,8 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
         terms = generator_loss(fake, disc, lpips.distance, hr[idx], m["loss"], adversarial)
         return {**terms, "discriminator": d_loss.detach()}
 
-    gen = fit(gen, loss_fn, m["train"], len(hr), seed, log_csv, ctx.run, precision=ctx.cfg["precision"])
+    gen = fit(gen, loss_fn, m["train"], len(hr), seed, log_csv, ctx.run, precision=ctx.cfg["precision"],
+              checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, disc=disc, d_opt=d_opt))
     os.makedirs(out_dir, exist_ok=True)
     torch.save(gen.state_dict(), os.path.join(out_dir, "generator.pt"))
     with open(os.path.join(out_dir, "config.json"), "w") as f:

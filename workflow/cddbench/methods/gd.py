@@ -16,7 +16,7 @@ import torch
 from cddbench import models, pretrain, schedule
 from cddbench.methods.common import images_seen, load_training_set, write_info
 from cddbench.methods.ldm_sr import scheduler_sampler
-from cddbench.train import fit
+from cddbench.train import checkpoint_at, fit
 
 DISPLAY = "GD"
 
@@ -70,14 +70,16 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
         student_steps = steps * 2 ** (m["rounds"] - 1 - r)
         student = copy.deepcopy(teacher).requires_grad_(True)
         student = fit(student, lambda idx, k: halving_loss(student, teacher, ts.scheduler, ts.x0[idx], student_steps, g),
-                      m["train"], len(ts.x0), seed + r, os.path.join(out_dir, f"loss_round{r + 1}.csv"),
+                      m["train"], len(ts.x0), seed + r, log_csv.removesuffix(".csv") + f".round{r + 1}.csv",
                       f"{ctx.run} round {r + 1}: {2 * student_steps} -> {student_steps} steps",
-                      precision=ctx.cfg["precision"])
+                      precision=ctx.cfg["precision"],
+                      checkpoint=checkpoint_at(ctx.checkpoint_dir, f"round{r + 1}", ctx.cfg, g=g))
         teacher = student.requires_grad_(False)  # the next round's frozen teacher
     online = models.add_condition_channels(teacher, ts.cond.shape[1]).requires_grad_(True)
     grid = ddim_grid(ts.scheduler, steps)[:-1]
     unet = fit(online, lambda idx, k: pretrain.diffusion_loss(online, ts.scheduler, ts.x0[idx], ts.cond[idx], g, grid),
-               m["finetune"], len(ts.x0), seed, log_csv, f"{ctx.run} conditional fine-tune", precision=ctx.cfg["precision"])
+               m["finetune"], len(ts.x0), seed, log_csv, f"{ctx.run} conditional fine-tune", precision=ctx.cfg["precision"],
+               checkpoint=checkpoint_at(ctx.checkpoint_dir, "finetune", ctx.cfg, g=g))
     models.save_model(unet, os.path.join(out_dir, "unet"))
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
     seen = m["rounds"] * images_seen(m["train"]) + images_seen(m["finetune"])

@@ -12,7 +12,7 @@ import torch
 
 from cddbench import models, pretrain
 from cddbench.methods.common import images_seen, load_training_set, write_info
-from cddbench.train import fit
+from cddbench.train import checkpoint_at, fit
 
 DISPLAY = "LDM-SR"
 
@@ -27,7 +27,8 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     online = models.add_condition_channels(ts.teacher, ts.cond.shape[1]).requires_grad_(True)
     g = torch.Generator().manual_seed(ctx.cfg["seed"] + 3)
     unet = fit(online, lambda idx, step: pretrain.diffusion_loss(online, ts.scheduler, ts.x0[idx], ts.cond[idx], g),
-               ctx.mcfg["train"], len(ts.x0), ctx.cfg["seed"], log_csv, ctx.run, precision=ctx.cfg["precision"])
+               ctx.mcfg["train"], len(ts.x0), ctx.cfg["seed"], log_csv, ctx.run, precision=ctx.cfg["precision"],
+               checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, g=g))
     models.save_model(unet, os.path.join(out_dir, "unet"))
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
     return write_info(out_dir, online, [online, ts.vae], images_seen=images_seen(ctx.mcfg["train"]))

@@ -1,0 +1,108 @@
+"""Training resumes: a job killed with SIGKILL and started again ends with the same weights, bit for bit (CPU)."""
+import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from cddbench.train import Checkpoint, fit
+
+CDDBENCH = os.path.join(os.path.dirname(sys.executable), "cddbench")
+
+
+@pytest.fixture(scope="module")
+def tiny_job(tmp_path_factory, repo, ts):
+    """A teacher, an autoencoder and an encoded training set on disk, and a config whose runs train 120 steps."""
+    from cddbench import models
+    from cddbench.methods.common import _to_byte
+
+    root = tmp_path_factory.mktemp("job")
+    ts.vae.save_pretrained(root / "vae")
+    models.save_model(ts.teacher, str(root / "teacher" / "unet"))
+    ts.scheduler.save_pretrained(root / "teacher" / "scheduler")
+    lr = torch.nn.functional.interpolate(ts.hr, scale_factor=0.25, mode="bicubic").clamp(-1, 1)
+    torch.save({"lr": _to_byte(lr), "hr": _to_byte(ts.hr), "x0": ts.x0}, root / "train_set.pt")
+    with open(f"{repo}/config.yaml") as f:
+        cfg = yaml.safe_load(f)
+    cfg.update(threads=1, checkpoint_every=5, variants={})
+    small = {"steps": 120, "batch_size": 4, "lr": 1e-3, "ema_decay": 0.9, "log_every": 5}
+    cfg["methods"]["cdd"]["train"] = {**small, "ema_decay": 0.0}
+    cfg["methods"]["gd"].update(rounds=2, train={**small, "steps": 60, "ema_decay": 0.0}, finetune={**small, "steps": 60})
+    with open(root / "config.yaml", "w") as f:
+        yaml.safe_dump(cfg, f)
+    return root
+
+
+def _cmd(root, run, out):
+    return [CDDBENCH, "train", "--config", str(root / "config.yaml"), "--threads", "1", "--run", run,
+            "--train-set", str(root / "train_set.pt"), "--vae", str(root / "vae"), "--teacher", str(root / "teacher"),
+            "--out", str(root / out), "--log", str(root / f"{out}.csv"), "--checkpoints", str(root / f"{out}.ckpt")]
+
+
+def _weights(folder):
+    return {os.path.relpath(os.path.join(d, f), folder): open(os.path.join(d, f), "rb").read()
+            for d, _, files in os.walk(folder) for f in files if f.endswith(".safetensors")}
+
+
+@pytest.mark.parametrize("run,checkpoint", [("cdd", "train.pt"), ("gd", "round2.pt")])
+def test_sigkilled_training_resumes_to_bit_identical_weights(tiny_job, run, checkpoint):
+    root = tiny_job
+    ref = subprocess.run(_cmd(root, run, f"{run}-ref"), capture_output=True, text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    assert not os.path.exists(root / f"{run}-ref.ckpt")  # removed once the job's output was written
+
+    job = subprocess.Popen(_cmd(root, run, f"{run}-killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = root / f"{run}-killed.ckpt" / checkpoint
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and job.poll() is None:
+        if ckpt.exists() and torch.load(ckpt, weights_only=True)["step"] >= 10:
+            break
+        time.sleep(0.01)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    assert job.returncode == -signal.SIGKILL, "the job finished before it could be killed"
+    assert not os.path.exists(root / f"{run}-killed")  # no output a later run could take for a finished one
+    killed_at = torch.load(ckpt, weights_only=True)["step"]
+
+    again = subprocess.run(_cmd(root, run, f"{run}-killed"), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resumed from the checkpoint at step {killed_at}" in again.stdout + again.stderr
+    assert _weights(root / f"{run}-killed") == _weights(root / f"{run}-ref") != {}
+    assert open(root / f"{run}-killed.csv").read() == open(root / f"{run}-ref.csv").read()  # the same loss log
+
+
+def _tiny_fit(tmp_path, steps, ckpt_key="k", nan_at=None):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    x, y = torch.randn(32, 4), torch.randn(32, 1)
+    g = torch.Generator().manual_seed(1)
+
+    def loss_fn(idx, step):
+        noise = torch.randn(len(idx), 1, generator=g)
+        loss = (model(x[idx]) - y[idx] - 0.1 * noise).pow(2).mean()
+        return {"loss": loss * float("nan") if step == nan_at else loss}
+
+    tcfg = dict(steps=steps, batch_size=8, lr=1e-2, ema_decay=0.5, log_every=2)
+    ck = Checkpoint(str(tmp_path / "ck.pt"), 5, ckpt_key, {"g": g})
+    return fit(model, loss_fn, tcfg, 32, 0, str(tmp_path / "log.csv"), "tiny", checkpoint=ck)
+
+
+def test_a_nan_loss_names_step_and_term_and_keeps_the_last_good_checkpoint(tmp_path):
+    with pytest.raises(FloatingPointError, match="tiny: loss term 'loss' is nan at step 7"):
+        _tiny_fit(tmp_path, 20, nan_at=7)
+    assert torch.load(tmp_path / "ck.pt", weights_only=True)["step"] == 5  # the last good one, never overwritten
+
+
+def test_a_checkpoint_of_another_config_is_ignored(tmp_path, capsys):
+    _tiny_fit(tmp_path, 10, ckpt_key="config A")
+    fresh = copy.deepcopy(_tiny_fit(tmp_path / "fresh", 10, ckpt_key="config B").state_dict())
+    (tmp_path / "fresh" / "ck.pt").unlink()
+    os.replace(tmp_path / "ck.pt", tmp_path / "fresh" / "ck.pt")  # A's finished checkpoint where B looks
+    again = _tiny_fit(tmp_path / "fresh", 10, ckpt_key="config B")
+    assert "ignoring" in capsys.readouterr().out
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in fresh.items())
