@@ -30,39 +30,73 @@ def _set(cfg, path, value):
 
 
 DELETE = object()
+# (key set, value, the key the message must name, what the message must say was expected)
 BAD = [
-    ("seeds", [], "seeds"),
-    ("seeds", [0, 0], "seeds"),
-    ("ablation_seeds", [], "ablation_seeds"),
-    ("seed", -1, "seed"),
-    ("device", "tpu", "device"),
-    ("data.patch_size", 30, "data.patch_size"),
-    ("data.source", "s3://bucket", "data.source"),
-    ("data.test_fraction", 1.5, "data.test_fraction"),
-    ("degradation.method", "magic", "degradation.method"),
-    ("teacher.schedule.prediction_type", "x0", "teacher.schedule.prediction_type"),
-    ("teacher.train.steps", 0, "teacher.train.steps"),
-    ("teacher.train.lr", "fast", "teacher.train.lr"),
-    ("methods.ldm_sr.steps", [-4], "methods.ldm_sr.steps.0"),
-    ("methods.unknown_method", {"steps": [4]}, "methods"),
-    ("evaluate.metric_backend", "inception", "evaluate.metric_backend"),
-    ("evaluate.batch_size", DELETE, "evaluate"),
-    ("typo_key", 1, "(top level)"),
-    ("methods.cdd.predictor", "ddim", "methods.cdd.predictor"),
-    ("methods.cdd.guidance.distance", "l1", "methods.cdd.guidance.distance"),
-    ("variants.magic", {"lr": [1]}, "variants.magic"),
-    ("variants.cdd", {"learning_rate": [1]}, "variants.cdd.learning_rate"),
-    ("variants.cdd", {"guidance.scale": [1]}, "variants.cdd.guidance.scale"),
-    ("variants.cdd", {"regime": ["full"]}, "variants.cdd.regime"),  # the default value: not a variant
+    ("seeds", [], "seeds", "should be non-empty"),
+    ("seeds", [0, 0], "seeds", "non-unique elements"),
+    ("seeds", "0,1", "seeds", "is not of type 'array'"),
+    ("ablation_seeds", [], "ablation_seeds", "should be non-empty"),
+    ("seed", -1, "seed", "less than the minimum of 0"),
+    ("seed", 0.5, "seed", "is not of type 'integer'"),
+    ("device", "tpu", "device", "is not one of ['auto', 'cpu', 'cuda']"),
+    ("precision", "fp16", "precision", "is not one of ['fp32', 'bf16']"),
+    ("threads", 0, "threads", "less than the minimum of 1"),
+    ("checkpoint_every", 0, "checkpoint_every", "less than the minimum of 1"),
+    ("data.patch_size", 30, "data.patch_size", "is not a multiple of 4"),
+    ("data.patch_size", 36, "data.patch_size", "a multiple of 16 (the autoencoder's and the UNet's downsampling)"),
+    ("data.source", "s3://bucket", "data.source", "does not match"),
+    ("data.test_source", "ftp://x", "data.test_source", "does not match"),
+    ("data.test_fraction", 1.5, "data.test_fraction", "greater than or equal to the maximum of 1"),
+    ("data.min_patch_std", -1, "data.min_patch_std", "less than the minimum of 0"),
+    ("degradation.method", "magic", "degradation.method", "is not one of ['simple', 'realesrgan']"),
+    ("degradation.simple.blur_sigma", [3.0, 0.2], "degradation.simple.blur_sigma", "needs low <= high"),
+    ("degradation.simple.jpeg_quality", [30, 101], "degradation.simple.jpeg_quality.1", "maximum of 100"),
+    ("degradation.realesrgan.kernel_sizes", [8], "degradation.realesrgan.kernel_sizes.0", "should not be valid"),
+    ("degradation.realesrgan.kernel_prob", [0.5, 0.5], "degradation.realesrgan.kernel_prob", "one probability per kernel_list entry (6)"),
+    ("degradation.realesrgan.resize_prob", [0.5, 0.5, 0.5], "degradation.realesrgan.resize_prob", "summing to 1"),
+    ("degradation.realesrgan.noise_range", [30.0, 1.0], "degradation.realesrgan.noise_range", "needs low <= high"),
+    ("autoencoder.norm_num_groups", 24, "autoencoder.norm_num_groups", "a divisor of every block_out_channels"),
+    ("teacher.schedule.prediction_type", "x0", "teacher.schedule.prediction_type", "is not one of"),
+    ("teacher.schedule.beta_start", 0.02, "teacher.schedule.beta_start", "below beta_end"),
+    ("teacher.unet.attention_levels", 5, "teacher.unet.attention_levels", "at most the number of levels (3)"),
+    ("teacher.train.steps", 0, "teacher.train.steps", "less than the minimum of 1"),
+    ("teacher.train.lr", "fast", "teacher.train.lr", "is not of type 'number'"),
+    ("teacher.train.ema_decay", 1.0, "teacher.train.ema_decay", "greater than or equal to the maximum of 1"),
+    ("teacher.prompt", "", "teacher.prompt", "a prompt needs teacher.pretrained"),
+    ("methods.ldm_sr.steps", [-4], "methods.ldm_sr.steps.0", "less than the minimum of 1"),
+    ("methods.ldm_sr.steps", [4, 2000], "methods.ldm_sr.steps", "at most num_train_timesteps (1000)"),
+    ("methods.unknown_method", {"steps": [4]}, "methods", "'unknown_method' was unexpected"),
+    ("methods.cdd.steps", [1, 64], "methods.cdd.steps", "at most distill_steps (50)"),
+    ("methods.cdd.predictor", "ddim", "methods.cdd.predictor", "is not one of ['prev', 'ddim_v', 'ddim_pretrained']"),
+    ("methods.cdd.guidance.distance", "l1", "methods.cdd.guidance.distance", "is not one of"),
+    ("methods.cdd.guidance.weight", -1.0, "methods.cdd.guidance.weight", "less than the minimum of 0"),
+    ("methods.gd.rounds", 9, "methods.gd.rounds", "at most num_train_timesteps (1000), got 2048"),
+    ("methods.esrgan.warmup_steps", 600, "methods.esrgan.warmup_steps", "below train.steps (600)"),
+    ("evaluate.metric_backend", "inception", "evaluate.metric_backend", "is not one of ['auto', 'standard', 'proxy']"),
+    ("evaluate.batch_size", DELETE, "evaluate", "'batch_size' is a required property"),
+    ("cluster.gres", "a100", "cluster.gres", "does not match"),
+    ("cluster.train.runtime", 0, "cluster.train.runtime", "less than the minimum of 1"),
+    ("typo_key", 1, "(top level)", "'typo_key' was unexpected"),
+    ("variants.magic", {"lr": [1]}, "variants.magic", "no methods.magic entry to vary"),
+    ("variants.cdd", {"learning_rate": [1]}, "variants.cdd.learning_rate", "has no key 'learning_rate'"),
+    ("variants.cdd", {"guidance.scale": [1]}, "variants.cdd.guidance.scale", "has no key 'guidance.scale'"),
+    ("variants.cdd", {"regime": ["full"]}, "variants.cdd.regime", "is the default value"),  # not a variant
+    ("variants.cdd", {"steps": [[1, 64]]}, "methods.cdd.steps", "at most distill_steps"),  # checked per variant too
 ]
 
 
-@pytest.mark.parametrize("path,value,named", BAD, ids=[b[0] for b in BAD])
-def test_malformed_config_is_rejected_with_key_named(default, path, value, named):
+@pytest.mark.parametrize("path,value,named,expected", BAD, ids=[f"{b[0]}={b[1]!r}" for b in BAD])
+def test_malformed_config_is_rejected_naming_the_key_and_what_was_expected(default, path, value, named, expected):
     cfg = copy.deepcopy(default)
     _set(cfg, path, value)
-    with pytest.raises(ValueError, match=f"invalid config at {named.replace('(', '[(]').replace(')', '[)]')}"):
+    with pytest.raises(ValueError) as err:
         config.validate(cfg)
+    message = str(err.value)
+    assert f"invalid config at {named}:" in message and expected in message, message
+
+
+def test_the_malformed_configs_are_distinct_and_many():
+    assert len({(path, repr(value)) for path, value, _, _ in BAD}) == len(BAD) >= 30
 
 
 def test_variant_with_an_invalid_value_is_rejected_naming_the_run(default):

@@ -19,9 +19,7 @@ def validate(cfg: dict) -> dict:
     from cddbench import methods
 
     _check_schema(cfg)
-    if cfg["teacher"]["prompt"] is not None and not cfg["teacher"]["pretrained"]:
-        raise ValueError("invalid config at teacher.prompt: a prompt needs teacher.pretrained (its text encoder); "
-                         "the teacher trained here takes no text (prompt: null)")
+    _check_values(cfg)
     for name in cfg["methods"]:
         base = methods.base(name)
         if base and base not in cfg["methods"]:
@@ -30,10 +28,67 @@ def validate(cfg: dict) -> dict:
     for name, run in runs(cfg).items():  # each variant's resolved config must be valid too
         if name != run["method"]:
             try:
-                _check_schema({**cfg, "methods": {**cfg["methods"], run["method"]: run["config"]}})
+                resolved = {**cfg, "methods": {**cfg["methods"], run["method"]: run["config"]}}
+                _check_schema(resolved)
+                _check_values(resolved)
             except ValueError as e:
                 raise ValueError(f"variant {name!r}: {e}") from None
     return cfg
+
+
+def _check_values(cfg: dict) -> None:
+    """What the schema cannot say: relations between keys. Each failure names the key and what it must be."""
+    problems = []
+
+    def need(ok: bool, key: str, what: str) -> None:
+        if not ok:
+            problems.append(f"invalid config at {key}: {what}")
+
+    deg = cfg["degradation"]
+    for section in ("simple", "realesrgan"):
+        for k, v in deg[section].items():  # every [low, high] range, e.g. blur_sigma: [0.2, 3.0]
+            if k.endswith(("sigma", "sigma2", "range", "range2", "quality", "betag", "betag2", "betap", "rotation")):
+                need(v[0] <= v[1], f"degradation.{section}.{k}", f"a [low, high] range needs low <= high, got {v}")
+    r = deg["realesrgan"]
+    need(len(r["kernel_prob"]) == len(r["kernel_list"]), "degradation.realesrgan.kernel_prob",
+         f"one probability per kernel_list entry ({len(r['kernel_list'])}), got {len(r['kernel_prob'])}")
+    for k in ("kernel_prob", "resize_prob", "resize_prob2"):
+        need(abs(sum(r[k]) - 1.0) < 1e-6, f"degradation.realesrgan.{k}", f"probabilities summing to 1, got {sum(r[k])}")
+    t = cfg["teacher"]
+    sched = t["schedule"]
+    need(sched["beta_start"] < sched["beta_end"], "teacher.schedule.beta_start",
+         f"below beta_end ({sched['beta_end']}), got {sched['beta_start']}")
+    need(t["prompt"] is None or bool(t["pretrained"]), "teacher.prompt",
+         "a prompt needs teacher.pretrained (its text encoder); the teacher trained here takes no text (prompt: null)")
+    if not t["pretrained"]:  # the models built here: every size must divide down to whole latent pixels
+        ae, unet, size = cfg["autoencoder"], t["unet"], cfg["data"]["patch_size"]
+        factor = 2 ** (len(ae["block_out_channels"]) - 1) * 2 ** (len(unet["block_out_channels"]) - 1)
+        need(size % factor == 0, "data.patch_size", f"a multiple of {factor} (the autoencoder's and the UNet's "
+             f"downsampling), got {size}")
+        for key, m in (("autoencoder", ae), ("teacher.unet", unet)):
+            bad = [c for c in m["block_out_channels"] if c % m["norm_num_groups"]]
+            need(not bad, f"{key}.norm_num_groups", f"a divisor of every block_out_channels, but not of {bad}")
+        need(unet["attention_levels"] <= len(unet["block_out_channels"]), "teacher.unet.attention_levels",
+             f"at most the number of levels ({len(unet['block_out_channels'])}), got {unet['attention_levels']}")
+    T, methods = sched["num_train_timesteps"], cfg["methods"]
+    for name, m in methods.items():
+        if name in ("ldm_sr", "dpm_solver", "gd", "cm", "cdd"):
+            need(max(m["steps"]) <= T, f"methods.{name}.steps", f"at most num_train_timesteps ({T}), got {max(m['steps'])}")
+        if name in ("cm", "cdd"):
+            need(m["distill_steps"] <= T, f"methods.{name}.distill_steps", f"at most num_train_timesteps ({T})")
+            need(max(m["steps"]) <= m["distill_steps"], f"methods.{name}.steps",
+                 f"at most distill_steps ({m['distill_steps']}): sampling runs on the distillation grid")
+    if "gd" in methods:
+        gd = methods["gd"]
+        need(gd["steps"][0] * 2 ** gd["rounds"] <= T, "methods.gd.rounds",
+             f"steps x 2^rounds (the first teacher's steps) at most num_train_timesteps ({T}), got "
+             f"{gd['steps'][0] * 2 ** gd['rounds']}")
+    if "esrgan" in methods:
+        e = methods["esrgan"]
+        need(e["warmup_steps"] < e["train"]["steps"], "methods.esrgan.warmup_steps",
+             f"below train.steps ({e['train']['steps']}), or the adversarial phase never runs")
+    if problems:
+        raise ValueError(problems[0] + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""))
 
 
 def _check_schema(cfg: dict) -> None:
