@@ -11,29 +11,13 @@ from collections import Counter
 import pandas as pd
 import pytest
 import yaml
-from snakemake.utils import update_config
 
 import slurm_cluster
-from test_workflow import ENV, SNAKEMAKE, _workdir
+from test_workflow import ENV, SNAKEMAKE, _workdir, reduced_config
 
 CANNOT = slurm_cluster.why_not()
 TIMEOUT_S = 1200  # hard limit: SIGKILL, since a lost job can make Snakemake ignore SIGTERM (SLURM.md)
 FAILS_ONCE = "reference"  # the cddbench subcommand whose first call fails (rule reference_features)
-# wall-clock columns differ between any two runs; every metric must match
-TIMING = re.compile(r"seconds|latency|speedup")
-
-
-def _config(repo):
-    """config.yaml + tests/smoke.yaml, cut to one seed and the runs Table 1's 'Ours' row needs: ~20 jobs."""
-    with open(f"{repo}/config.yaml") as f:
-        cfg = yaml.safe_load(f)
-    with open(f"{repo}/tests/smoke.yaml") as f:
-        update_config(cfg, yaml.safe_load(f))
-    cfg["methods"] = {k: cfg["methods"][k] for k in ("bicubic", "ldm_sr", "cdd")}
-    cfg["variants"], cfg["seeds"], cfg["ablation_seeds"] = {}, [0], [0]
-    for stage in ("train", "sample", "evaluate"):
-        cfg["cluster"][stage] = {"mem_mb": 1500, "runtime": 20}
-    return cfg
 
 
 def _job_stats(log: str) -> Counter:
@@ -63,7 +47,9 @@ exec {real} "$@"
 @pytest.mark.skipif(CANNOT is not None, reason=f"no SLURM cluster on this machine: {CANNOT}")
 def test_smoke_dag_through_slurm_profile_matches_local_run(repo, tmp_path):
     slurm_cluster.install()
-    cfg = _config(repo)
+    cfg = reduced_config(repo)
+    for stage in ("train", "sample", "evaluate"):
+        cfg["cluster"][stage] = {"mem_mb": 1500, "runtime": 20}
     dirs = {}
     for name in ("local", "slurm"):
         wd = tmp_path / name
@@ -112,10 +98,8 @@ def test_smoke_dag_through_slurm_profile_matches_local_run(repo, tmp_path):
         [key[0] for key, n in attempts.items() if n > 1] == ["reference_features"]
     assert (tmp_path / "failed-once").exists()
 
-    # the same numbers as the local run
-    tables = {name: pd.read_csv(os.path.join(d, "results", "table1.csv")) for name, d in dirs.items()}
-    metric_cols = [c for c in tables["local"].columns if not TIMING.search(c)]
-    assert len(metric_cols) < len(tables["local"].columns)  # the timing columns exist and are the ones left out
-    pd.testing.assert_frame_equal(tables["slurm"][metric_cols], tables["local"][metric_cols])
-    measured = tables["slurm"][tables["slurm"]["status"] == "measured"]
-    assert set(measured["run"]) == {"bicubic", "ldm_sr", "cdd"}
+    # the same Table 1 as the local run, byte for byte
+    tables = {name: open(os.path.join(d, "results", "table1.csv")).read() for name, d in dirs.items()}
+    assert tables["slurm"] == tables["local"]
+    table = pd.read_csv(os.path.join(dirs["slurm"], "results", "table1.csv"))
+    assert set(table[table["status"] == "measured"]["run"]) == {"bicubic", "ldm_sr", "cdd"}

@@ -7,6 +7,8 @@ import sys
 
 import pandas as pd
 import pytest
+import yaml
+from snakemake.utils import update_config
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 # shell rules call `cddbench` and `papermill`: put this interpreter's bin first, activated venv or not
@@ -19,6 +21,17 @@ def _workdir(repo, tmp):
         (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, os.path.join(tmp, name))
     shutil.copy(os.path.join(repo, "tests", "smoke.yaml"), os.path.join(tmp, "smoke.yaml"))
     return tmp
+
+
+def reduced_config(repo, methods=("bicubic", "ldm_sr", "cdd")):
+    """config.yaml + tests/smoke.yaml cut to one seed, no variants and ``methods``: Table 1 in about 20 jobs."""
+    with open(f"{repo}/config.yaml") as f:
+        cfg = yaml.safe_load(f)
+    with open(f"{repo}/tests/smoke.yaml") as f:
+        update_config(cfg, yaml.safe_load(f))
+    cfg["methods"] = {k: cfg["methods"][k] for k in methods}
+    cfg["variants"], cfg["seeds"], cfg["ablation_seeds"] = {}, [0], [0]
+    return cfg
 
 
 def test_lint_reports_no_errors(repo):
@@ -41,8 +54,9 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     measured = table[table["run"] != "stablesr"]
     assert (measured["status"] == "measured").all() and table.loc[2, "status"].startswith("not run")
     assert math.isnan(table.loc[2, "fd_proxy_mean"]) and table.loc[2, "paper_fid"] == 24.44
-    for col in ("fd_proxy_mean", "lpips_proxy_mean", "psnr_mean", "ssim_mean", "seconds_per_image_mean"):
+    for col in ("fd_proxy_mean", "lpips_proxy_mean", "psnr_mean", "ssim_mean"):
         assert measured[col].map(math.isfinite).all(), col
+    assert not [c for c in table.columns if "seconds" in c]  # wall clock: runs.csv only, Table 1 is reproducible
     runs = pd.read_csv(os.path.join(wd, "results", "runs.csv"))  # every run at every step count
     ablations = ["cdd-init=random", "cdd-time_sampling=per_sample", "cdd-guidance.weight=0.0",
                  "cdd-predictor=ddim_v", "cdd-predictor=ddim_pretrained", "cdd-guidance.distance=l2_pixel",

@@ -78,7 +78,10 @@ def summarize(records: pd.DataFrame, params: dict[str, dict]) -> pd.DataFrame:
 
 def table1(summary: pd.DataFrame) -> pd.DataFrame:
     """The rows of the paper's Table 1 in the paper's order: those that were run (the rest of the runs and step
-    counts: ``summarize``'s output) and the ``NOT_RUN`` rows, marked, with the paper's values only."""
+    counts: ``summarize``'s output) and the ``NOT_RUN`` rows, marked, with the paper's values only.
+
+    Wall-clock seconds stay in ``summarize``'s table (runs.csv, the Pareto plot): they differ between any two runs,
+    and the same config must give the same Table 1, byte for byte."""
     order = {(r, s): i for i, (r, s, _) in enumerate(TABLE1)}
     missing = [{"run": r, "method": r, "row": f"{NOT_RUN[r][0]} ({s})", "steps": s, "nfe": s, "status": NOT_RUN[r][1],
                 "paper_fid": v[0], "paper_lpips": v[1], "metric_backend": summary["metric_backend"].iloc[0]}
@@ -86,7 +89,8 @@ def table1(summary: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat([summary, pd.DataFrame(missing)], ignore_index=True)
     keys = [order.get((r, s)) for r, s in zip(out["run"], out["steps"])]
     out = out.assign(_k=keys).dropna(subset=["_k"]).sort_values("_k")
-    return out.drop(columns="_k").reset_index(drop=True)
+    timing = [c for c in out.columns if c.startswith("seconds_per_image")]
+    return out.drop(columns=["_k", *timing]).reset_index(drop=True)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -128,7 +132,7 @@ def table_notes(table: pd.DataFrame, gates: dict) -> str:
                 "AlexNet weights were not available); their values are not comparable to the paper's FID / LPIPS."),
              f"- Test images: {int(table['n_images'].iloc[0])}; cells are mean ± std over "
              f"{int(table['n_seeds'].max())} sampling seed(s), FD and LPIPS also with their bootstrap 95% intervals over "
-             "test images [in brackets, averaged over seeds]; seconds per image measured on this machine.",
+             "test images [in brackets, averaged over seeds]. Seconds per image (measured on this machine) are in runs.csv.",
              "- `paper FID` / `paper LPIPS`: the paper's Table 1 (real-world 4x SR at 512 px), for reference only."]
     run = table[table["status"] == "measured"]
     if "images_seen" in run:
