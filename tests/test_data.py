@@ -62,6 +62,40 @@ def test_folder_source_converts_and_reports(tmp_path):
     assert report["train_patches"] + report["test_patches"] == 4 * 4
 
 
+def test_every_kind_of_bad_image_is_converted_or_skipped_by_name_never_dropped(tmp_path):
+    src = tmp_path / "imgs"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(src / "ok.png")
+    Image.fromarray(np.dstack([rgb, np.full((64, 64), 128, np.uint8)]), "RGBA").save(src / "rgba.png")
+    Image.fromarray(rng.integers(0, 65536, (64, 64), dtype=np.uint16)).save(src / "deep16.png")  # 16-bit
+    Image.fromarray(rgb).convert("P").save(src / "palette.png")
+    Image.fromarray(rgb).convert("CMYK").save(src / "cmyk.jpg")
+    Image.fromarray(rgb).save(src / "whole.jpg")
+    (src / "truncated.jpg").write_bytes((src / "whole.jpg").read_bytes()[:300])
+    (src / "whole.jpg").unlink()
+    (src / "empty.png").write_bytes(b"")
+    (src / "fake.png").write_bytes(b"not a png at all")
+    Image.fromarray(rgb[:8, :8]).save(src / "tiny.png")
+    cfg = dict(SMALL, source=f"folder:{src}", test_sources=["ok.png"], train_stride=32, test_stride=32)
+    report = data.build_patch_datasets(cfg, 0, str(tmp_path / "out"))
+
+    name = lambda r: r["file"].split("/")[-1]  # noqa: E731
+    used = {r["source"] for r in report["used"]}
+    skipped = {name(r): r["reason"] for r in report["skipped"]}
+    converted = {name(r): r["conversion"] for r in report["converted"]}
+    assert used | set(skipped) == {p.name for p in src.iterdir()}  # every file accounted for
+    assert used == {"ok.png", "rgba.png", "deep16.png", "palette.png", "cmyk.jpg"}
+    assert converted == {"rgba.png": "RGBA->RGB (alpha on white)", "deep16.png": "I;16->RGB", "palette.png": "P->RGB",
+                         "cmyk.jpg": "CMYK->RGB"}
+    for bad in ("truncated.jpg", "empty.png", "fake.png"):
+        assert "not a readable image" in skipped[bad], skipped[bad]
+    assert "smaller than one 32px patch" in skipped["tiny.png"]
+    patches = data.load_split(str(tmp_path / "out" / "train"))
+    assert {np.asarray(im).shape for im in patches["image"]} == {(32, 32, 3)}  # all 8-bit RGB now
+
+
 def test_separate_test_source_tests_every_image_of_it(tmp_path):
     rng = np.random.default_rng(0)
     for folder, names in (("train", ["0001", "0002", "0003"]), ("valid", ["0801", "0802"])):

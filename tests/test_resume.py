@@ -1,6 +1,7 @@
 """Training resumes: a job killed with SIGKILL and started again ends with the same weights, bit for bit (CPU)."""
 import copy
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -106,3 +107,24 @@ def test_a_checkpoint_of_another_config_is_ignored(tmp_path, capsys):
     again = _tiny_fit(tmp_path / "fresh", 10, ckpt_key="config B")
     assert "ignoring" in capsys.readouterr().out
     assert all(torch.equal(again.state_dict()[k], v) for k, v in fresh.items())
+
+
+def test_a_diverging_job_fails_naming_step_and_term_and_leaves_no_output(tiny_job):
+    root = tiny_job
+    with open(root / "config.yaml") as f:
+        cfg = yaml.safe_load(f)
+    cfg["methods"]["cdd"]["train"]["lr"] = 1e30  # the first AdamW step blows the weights up
+    with open(root / "diverging.yaml", "w") as f:
+        yaml.safe_dump(cfg, f)
+    cmd = _cmd(root, "cdd", "cdd-nan")
+    cmd[cmd.index("--config") + 1] = str(root / "diverging.yaml")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode != 0
+    assert re.search(r"FloatingPointError: cdd: loss term '\w+' is (nan|inf|-inf) at step \d+", out.stderr), out.stderr[-2000:]
+    assert not os.path.exists(root / "cdd-nan") and not os.path.exists(root / "cdd-nan.partial")  # no model to sample
+    step = int(re.search(r"at step (\d+)", out.stderr)[1])
+    saved = root / "cdd-nan.ckpt" / "train.pt"
+    if step > 5:  # a checkpoint was due before the fault: it is the last good one, not overwritten
+        assert torch.load(saved, weights_only=True)["step"] == (step - 1) // 5 * 5
+    else:
+        assert not saved.exists()

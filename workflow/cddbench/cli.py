@@ -86,7 +86,11 @@ def _train_into(args, train):
 
     partial = args.out.rstrip("/") + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
-    result = train(partial)
+    try:
+        result = train(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # the checkpoints stay: a rerun resumes from them
+        raise
     shutil.rmtree(args.out, ignore_errors=True)
     os.replace(partial, args.out)
     if args.checkpoints:

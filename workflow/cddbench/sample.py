@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -52,7 +53,8 @@ def run(ctx: methods.Context, steps: int, seed: int, test_pairs: str, model_dir:
     ids, lr = pairs["id"], data.to_tensor(pairs["lr"])
     shape = latent_shape(ctx, lr.shape[-1] * 4)
     tmp = out_dir.rstrip("/") + ".tmp"
-    os.makedirs(tmp, exist_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)  # a killed run's PNGs must never join this one's
+    os.makedirs(tmp)
     seconds = 0.0
     for i in tqdm(range(0, len(ids), batch_size), desc=f"{ctx.run}-{steps} seed {seed}", mininterval=5):
         noise = initial_noise(ids[i : i + batch_size], shape, seed)
@@ -68,8 +70,6 @@ def run(ctx: methods.Context, steps: int, seed: int, test_pairs: str, model_dir:
     with open(os.path.join(tmp, "timing.json"), "w") as f:
         json.dump(record, f, indent=1)
     if os.path.isdir(out_dir):
-        import shutil
-
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return record
