@@ -50,7 +50,8 @@ def _weights(folder):
             for d, _, files in os.walk(folder) for f in files if f.endswith(".safetensors")}
 
 
-@pytest.mark.parametrize("run,checkpoint", [("cdd", "train.pt"), ("gd", "round2.pt")])
+# GD: several fit() calls in one job (killed in round 2, round 1 restored whole); CDD through Snakemake below
+@pytest.mark.parametrize("run,checkpoint", [("gd", "round2.pt")])
 def test_sigkilled_training_resumes_to_bit_identical_weights(tiny_job, run, checkpoint):
     root = tiny_job
     ref = subprocess.run(_cmd(root, run, f"{run}-ref"), capture_output=True, text=True, timeout=600)
@@ -128,3 +129,44 @@ def test_a_diverging_job_fails_naming_step_and_term_and_leaves_no_output(tiny_jo
         assert torch.load(saved, weights_only=True)["step"] == (step - 1) // 5 * 5
     else:
         assert not saved.exists()
+
+
+@pytest.mark.e2e
+def test_snakemake_rerun_incomplete_resumes_a_killed_training_job(repo, tmp_path):
+    from test_workflow import ENV, SNAKEMAKE, _workdir, reduced_config
+
+    cfg = reduced_config(repo, methods=("bicubic", "cdd"))
+    cfg["checkpoint_every"] = 10
+    cfg["methods"]["cdd"]["train"] = {"steps": 400, "batch_size": 8, "lr": 1e-3, "ema_decay": 0.0, "log_every": 10}
+    dirs = {}
+    for name in ("killed", "reference"):
+        (tmp_path / name).mkdir()
+        dirs[name] = _workdir(repo, str(tmp_path / name))
+        with open(os.path.join(dirs[name], "config.yaml"), "w") as f:
+            yaml.safe_dump(cfg, f)
+    target = ["--cores", "2", "results/models/cdd"]
+    ref = subprocess.run(SNAKEMAKE + target, cwd=dirs["reference"], capture_output=True, text=True, timeout=900, env=ENV)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+
+    job = subprocess.Popen(SNAKEMAKE + target, cwd=dirs["killed"], env=ENV, start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = os.path.join(dirs["killed"], "results", "checkpoints", "cdd", "train.pt")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and job.poll() is None:
+        if os.path.isfile(ckpt) and torch.load(ckpt, weights_only=True)["step"] >= 30:
+            break
+        time.sleep(0.05)
+    os.killpg(job.pid, signal.SIGKILL)  # Snakemake and its job, as a lost node or a Ctrl-\\ would
+    job.wait()
+    assert not os.path.exists(os.path.join(dirs["killed"], "results", "models", "cdd"))
+
+    unlock = subprocess.run(SNAKEMAKE + ["--unlock"], cwd=dirs["killed"], capture_output=True, text=True, env=ENV)
+    assert unlock.returncode == 0, unlock.stderr[-2000:]  # a SIGKILLed Snakemake leaves its lock behind
+    again = subprocess.run(SNAKEMAKE + target + ["--rerun-incomplete"], cwd=dirs["killed"], capture_output=True,
+                           text=True, timeout=900, env=ENV)
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = open(os.path.join(dirs["killed"], "results", "logs", "train_cdd.log")).read()
+    assert "resumed from the checkpoint at step" in log
+    models = {name: _weights(os.path.join(d, "results", "models", "cdd")) for name, d in dirs.items()}
+    assert models["killed"] == models["reference"] != {}
+    assert not os.path.exists(ckpt)  # gone once the job's output was written
