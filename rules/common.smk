@@ -120,10 +120,17 @@ def figure_samples(w):
     return sorted({d for d in dirs if d})
 
 
-def metric_weights():
-    """The weights folder as an input where standard metrics are required (rule download_metric_weights makes it
-    when missing); with `auto` the metrics use it if present and fall back to labelled proxies otherwise."""
-    return [config["evaluate"]["weights_dir"]] if config["evaluate"]["metric_backend"] == "standard" else []
+def metric_weights(w):
+    """The weights folder, an input where standard metrics are required. A run stops while the DAG is built, before
+    any job, when they are missing: `snakemake download_metric_weights` (network) fetches them, and a dry run plans
+    that download instead. With `auto` the metrics use the folder if present, else the labelled proxies."""
+    if config["evaluate"]["metric_backend"] != "standard":
+        return []
+    if not workflow.dryrun:
+        from cddbench.metrics import resolve_backend
+
+        resolve_backend(config["evaluate"])  # raises, naming evaluate.weights_dir and the files
+    return [config["evaluate"]["weights_dir"]]
 
 
 def cluster_resources(stage):

@@ -4,7 +4,7 @@
 rule reference_features:
     input:
         pairs=f"{DATA}/pairs/test",
-        weights=metric_weights(),
+        weights=metric_weights,
     output:
         npz=f"{RESULTS}/metrics/reference.npz",
         floor=f"{RESULTS}/metrics/reference_floor.json",
@@ -29,7 +29,7 @@ rule evaluate:
         samples=f"{RESULTS}/samples/{{run}}/{{steps}}/seed{{seed}}",
         pairs=f"{DATA}/pairs/test",
         ref=f"{RESULTS}/metrics/reference.npz",
-        weights=metric_weights(),
+        weights=metric_weights,
     output:
         f"{RESULTS}/metrics/{{run}}/{{steps}}/seed{{seed}}.json",
     params:

@@ -154,3 +154,17 @@ def test_snakemake_rejects_bad_config_before_any_job(repo, tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     assert "seeds" in out.stdout + out.stderr and "validat" in (out.stdout + out.stderr).lower()
+
+
+def test_standard_metrics_without_their_weights_stop_the_dag_before_any_job(repo, tmp_path):
+    (tmp_path / "standard.yaml").write_text("evaluate: {metric_backend: standard, weights_dir: no-such-folder}\n")
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "-s", f"{repo}/Snakefile", "-d", str(tmp_path),
+           "--configfile", f"{repo}/config.yaml", str(tmp_path / "standard.yaml"), "--", "results/table1.csv"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    log = out.stdout + out.stderr
+    assert out.returncode != 0 and "invalid config at evaluate.weights_dir" in log and "no-such-folder" in log, log[-2000:]
+    assert "download_metric_weights" in log and not (tmp_path / "results" / "data").exists()  # no job ran
+    plan = [sys.executable, "-m", "snakemake", "-n", "--configfile", "config.yaml", str(tmp_path / "standard.yaml")]
+    planned = subprocess.run(plan, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert planned.returncode == 0, planned.stderr[-2000:]  # a dry run plans the download instead
+    assert "download_metric_weights" in planned.stdout + planned.stderr

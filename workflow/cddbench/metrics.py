@@ -45,7 +45,7 @@ def resolve_backend(ecfg: dict) -> str:
     if wanted == "standard" and not present:
         missing = [f for f in WEIGHT_URLS if not os.path.isfile(os.path.join(folder, f))]
         raise FileNotFoundError(
-            f"evaluate.metric_backend=standard but evaluate.weights_dir={folder!r} lacks {missing}; "
+            f"invalid config at evaluate.weights_dir: metric_backend=standard needs {missing} in {folder!r}; "
             "run `snakemake --cores 1 download_metric_weights` on a machine with network, or use 'auto'/'proxy'.")
     if wanted == "auto":
         return "standard" if present else "proxy"
