@@ -2,8 +2,8 @@
 
 A method supplies the trainable module and ``loss_fn(batch, step) -> {"loss": total, other terms...}``;
 this loop owns the rest: AdamW (weight decay 1e-2), grad-norm clipping at 1.0, constant LR, the EMA copy,
-a seeded batch order, a loss-curve CSV and a progress bar. A non-finite loss stops the run with the step and
-the term named.
+a seeded batch order, a loss-curve CSV, a progress bar, bf16 autocast on request and resumable checkpoints
+(``Checkpoint``). A non-finite loss stops the run with the step and the term named.
 """
 from __future__ import annotations
 
