@@ -3,9 +3,12 @@ import json
 import os
 import re
 
+from snakemake.logging import logger
+
 from cddbench import config as _config
 from cddbench import methods as _methods
 from cddbench import figures as _figures
+from cddbench import pretrain as _pretrain
 from cddbench.report import TABLE1_RUNS
 
 RESULTS = "results"
@@ -26,6 +29,14 @@ def cfg_json(*keys):
 
 
 RUNS = _config.runs(_config.validate(config))  # {run name: {"method", "config"}}: the methods entries plus their variants
+# validate() refuses a shipped teacher trained on other photos than this config's training split; say what was checked
+logger.info(_pretrain.check_training_data(config))
+
+
+def pretrained_teacher_dir():
+    """teacher.pretrained as a DAG input when it is a local folder (a new teacher reruns what builds on it)."""
+    ref = config["teacher"]["pretrained"]
+    return [ref] if ref and os.path.isdir(ref) else []
 
 
 def run_cfg_json(run):

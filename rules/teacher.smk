@@ -3,7 +3,8 @@
 
 rule autoencoder:
     input:
-        f"{DATA}/patches/train",
+        train=f"{DATA}/patches/train",
+        pretrained=pretrained_teacher_dir(),
     output:
         directory(f"{MODELS}/autoencoder"),
     params:
@@ -20,7 +21,7 @@ rule autoencoder:
     benchmark:
         f"{BENCH}/autoencoder.tsv"
     shell:
-        "cddbench autoencoder --config {params.cfg:q} --threads {threads} --train {input} --out {output}"
+        "cddbench autoencoder --config {params.cfg:q} --threads {threads} --train {input.train} --out {output}"
         " --checkpoints {params.checkpoints}"
         " --log {log.loss} > {log.log} 2>&1"
 
@@ -29,6 +30,7 @@ rule teacher:
     input:
         train=f"{DATA}/patches/train",
         vae=f"{MODELS}/autoencoder",
+        pretrained=pretrained_teacher_dir(),
     output:
         directory(f"{MODELS}/teacher"),
     params:
@@ -47,3 +49,27 @@ rule teacher:
     shell:
         "cddbench teacher --config {params.cfg:q} --threads {threads} --train {input.train} --vae {input.vae}"
         " --out {output} --log {log.loss} --checkpoints {params.checkpoints} > {log.log} 2>&1"
+
+
+# Not part of the default DAG: configs/pretrain.yaml's target, the teacher the repository ships (model card included).
+rule pretrained_teacher:
+    input:
+        vae=f"{MODELS}/autoencoder",
+        teacher=f"{MODELS}/teacher",
+        pairs=f"{DATA}/pairs/test",
+        ref=f"{RESULTS}/metrics/reference.npz",
+        report=f"{DATA}/patches/report.json",
+        benchmarks=[f"{BENCH}/autoencoder.tsv", f"{BENCH}/teacher.tsv"],
+    output:
+        directory(f"{RESULTS}/pretrained/tiny-teacher"),
+    params:
+        cfg=cfg_json("seed", "device", "threads", "data", "autoencoder", "teacher", "sampler", "evaluate"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/pretrained_teacher.log",
+    threads: config["threads"]
+    shell:
+        "cddbench export-teacher --config {params.cfg:q} --threads {threads} --vae {input.vae}"
+        " --teacher {input.teacher} --test-pairs {input.pairs} --reference {input.ref}"
+        " --patches-report {input.report} --benchmarks {input.benchmarks} --out {output} > {log} 2>&1"

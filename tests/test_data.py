@@ -4,8 +4,9 @@ from PIL import Image
 
 from cddbench import data, degrade
 
-SMALL = dict(source="builtin", patch_size=32, train_stride=64, test_stride=64, test_sources=["astronaut", "coffee"],
-             test_fraction=0.2, min_patch_std=4.0, max_patches_per_source=20)
+SMALL = dict(source="builtin", test_source=None, download_dir="unused", downsample=1, patch_size=32, train_stride=64,
+             test_stride=64, test_sources=["astronaut", "coffee"], test_fraction=0.2, min_patch_std=4.0,
+             max_patches_per_source=20, max_test_patches_per_source=20)
 
 
 @pytest.fixture(scope="module")

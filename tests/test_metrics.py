@@ -130,3 +130,39 @@ def test_mean_bootstrap_brackets_the_mean_and_narrows_with_more_images():
     assert lo_s < small.mean() < hi_s and lo_l < large.mean() < hi_l
     assert (hi_l - lo_l) < (hi_s - lo_s) / 5  # ~ 1 / sqrt(n)
     assert metrics.mean_bootstrap(small, 200, seed=0) == (lo_s, hi_s)  # seeded
+
+
+def test_colour_error_is_the_mean_channel_shift_in_grey_levels():
+    from cddbench.metrics import colour_error
+
+    rng = np.random.default_rng(0)
+    hr = rng.integers(40, 200, (5, 16, 16, 3)).astype(np.uint8)
+    shifted = hr.copy()
+    shifted[..., 0] += 12  # red +12 grey levels everywhere: mean over R, G, B = 4
+    assert np.allclose(colour_error(hr, hr), 0)
+    assert np.allclose(colour_error(shifted, hr), 4.0)
+    texture = hr[:, ::-1].copy()  # same pixels mirrored: the colours are kept, so no colour error
+    assert np.allclose(colour_error(texture, hr), 0)
+
+
+def test_both_bootstrap_resamplers_equal_clean_fid_on_the_identity_resample():
+    """The Gram path (n <= d) and the covariance path (n > d) give clean-fid's FD when the resample is every image."""
+    rng = np.random.default_rng(0)
+    for n, d in ((40, 60), (300, 20)):
+        f1 = rng.normal(size=(n, d)) * rng.uniform(0.5, 2, d) + 0.3
+        f2 = rng.normal(size=(n + 7, d))
+        exact = metrics.frechet_distance(f1, f2)
+        idx = np.arange(n)
+        assert metrics._gram_resampler(f1, f2)(idx) == pytest.approx(exact, rel=1e-6)
+        assert metrics._covariance_resampler(f1, f2)(idx) == pytest.approx(exact, rel=1e-6)
+
+
+def test_kernel_distance_equals_clean_fids_for_the_same_seed():
+    from cleanfid.fid import kernel_distance as clean_kd
+
+    rng = np.random.default_rng(1)
+    f1, f2 = rng.normal(size=(120, 30)), rng.normal(size=(90, 30)) + 0.2
+    np.random.seed(7)
+    expected = clean_kd(f1, f2, num_subsets=20, max_subset_size=50)
+    assert metrics.kernel_distance(f1, f2, 7, num_subsets=20, max_subset_size=50) == pytest.approx(expected, rel=1e-9)
+    assert metrics.kernel_distance(f1, f2, 7) == metrics.kernel_distance(f1, f2, 7)  # seeded

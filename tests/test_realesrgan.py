@@ -145,3 +145,20 @@ def test_sizes_not_divisible_by_4_and_bad_probabilities_are_named(cfg):
     bad = {"method": "realesrgan", "realesrgan": dict(cfg, resize_prob=[0.5, 0.5, 0.5])}
     with pytest.raises(ValueError, match="degradation.realesrgan.resize_prob must sum to 1"):
         degrade.degrade(np.zeros((32, 32, 3), np.uint8), 0, "x", bad)
+
+
+def test_first_resize_follows_scale_factor_semantics():
+    """Real-ESRGAN's first order calls F.interpolate(out, scale_factor=scale): output floor(32 * 0.15) = 4 px, and
+    bilinear output pixel i samples source coordinate (i + 0.5) / scale - 0.5 — on a horizontal ramp (value = x)
+    exactly that coordinate. size=(4, 4) would sample (i + 0.5) * 8 - 0.5 instead (3.5, 11.5, ...)."""
+    from cddbench.realesrgan import _rescale
+
+    ramp = torch.arange(32, dtype=torch.float32).view(1, 1, 1, 32).repeat(1, 3, 32, 1)
+    out = _rescale(ramp, 0.15, "bilinear")
+    assert out.shape == (1, 3, 4, 4)
+    expected = torch.tensor([(i + 0.5) / 0.15 - 0.5 for i in range(4)])  # 2.833, 9.5, 16.167, 22.833
+    assert torch.allclose(out[0, 0, 0], expected, atol=1e-5)
+    up = _rescale(ramp, 1.3, "bicubic")  # up: floor(32 * 1.3) = 41
+    assert up.shape[-1] == 41
+    area = _rescale(ramp, 0.5, "area")  # area at 0.5: means of 2x2 blocks
+    assert torch.allclose(area[0, 0, 0], torch.arange(16, dtype=torch.float32) * 2 + 0.5)

@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     ckpt = "folder of this job's training checkpoints: resumed from when present, removed once the job succeeds"
     cmd("autoencoder", "train", "out", "log").add_argument("--checkpoints", default="", help=ckpt)
     cmd("teacher", "train", "vae", "out", "log").add_argument("--checkpoints", default="", help=ckpt)
+    cmd("export-teacher", "vae", "teacher", "test-pairs", "reference", "patches-report", "out").add_argument(
+        "--benchmarks", nargs="+", required=True, help="the autoencoder and teacher rules' benchmark files")
     cmd("encode-train", "train-pairs", "vae", "out")
     base = "the model folder of the run this method builds on ('-': none)"
     train = cmd("train", "run", "train-set", "vae", "teacher", "out", "log")
@@ -117,6 +119,11 @@ def _dispatch(args, cfg):
         from cddbench.pretrain import train_teacher
 
         return _train_into(args, lambda out: train_teacher(cfg, args.train, args.vae, out, args.log, args.checkpoints))
+    if c == "export-teacher":
+        from cddbench.pretrain import export_teacher
+
+        return export_teacher(cfg, args.vae, args.teacher, args.test_pairs, args.reference, args.patches_report,
+                              args.benchmarks, args.out)
     if c == "encode-train":
         from cddbench.methods.common import encode_training_set
 

@@ -18,8 +18,11 @@ def validate(cfg: dict) -> dict:
     """Raise ValueError naming the offending key path when ``cfg`` does not match the schema."""
     from cddbench import methods
 
+    from cddbench import pretrain
+
     _check_schema(cfg)
     _check_values(cfg)
+    pretrain.check_training_data(cfg)  # a shipped teacher trained on other photos would leak test photos
     for name in cfg["methods"]:
         base = methods.base(name)
         if base and base not in cfg["methods"]:

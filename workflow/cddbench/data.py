@@ -1,7 +1,9 @@
 """Image sources -> HR patches -> train/test split by source image -> HF datasets on disk.
 
-Three kinds of source (config ``data.source``):
-  ``builtin``          natural photographs that ship inside installed wheels (offline; the default)
+Four kinds of source (config ``data.source``):
+  ``debian-photos``    37 photographs from four Debian wallpaper packages, pinned by SHA-256 (``cddbench.photos``;
+                       the default)
+  ``builtin``          natural photographs that ship inside installed wheels (offline, no download)
   ``folder:/path``     every image file in a local folder (one source image per file)
   ``hub:name[:split]`` a Hugging Face hub dataset with an ``image`` column (needs network)
 The split is made per *source image* (group), never per patch, so no test scene is seen in training; or, with
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ class SourceImage:
     name: str   # unique id of the source image, used for the split and in every patch id
     group: str  # images of one scene (e.g. a stereo pair) share a group and always land in the same split
     path: str
+    meta: dict = field(default_factory=dict, compare=False, hash=False)  # origin and licence, for the report
 
 
 def _package_dir(module: str) -> Path:
@@ -133,10 +136,11 @@ def build_patch_datasets(dcfg: dict, seed: int, out_dir: str) -> dict:
     import datasets
 
     source, test_source, size = dcfg["source"], dcfg.get("test_source"), dcfg["patch_size"]
-    report = {"source": source, "test_source": test_source, "used": [], "converted": [], "skipped": []}
-    images = _load_source(source, size, report)
+    report = {"source": source, "test_source": test_source, "downsample": dcfg["downsample"], "used": [],
+              "converted": [], "skipped": []}
+    images = _load_source(source, dcfg, report)
     if test_source:  # a separate test set (e.g. DIV2K validation): every source image is training data
-        tests = _load_source(test_source, size, report, "data.test_source")
+        tests = _load_source(test_source, dcfg, report, "data.test_source")
         clash = sorted({s.group for s, _ in images} & {s.group for s, _ in tests})
         if clash:
             raise ValueError(f"data.test_source={test_source!r} shares source images with data.source: {clash[:5]}")
@@ -150,16 +154,17 @@ def build_patch_datasets(dcfg: dict, seed: int, out_dir: str) -> dict:
         stride = dcfg["train_stride"] if split == "train" else dcfg["test_stride"]
         patches = cut_patches(arr, size, stride)
         textured = [p for p in patches if p[2].astype(np.float32).std() >= dcfg["min_patch_std"]]
-        n_textured, cap = len(textured), dcfg["max_patches_per_source"]
+        n_textured = len(textured)
+        cap = dcfg["max_patches_per_source"] if split == "train" else dcfg["max_test_patches_per_source"]
         if n_textured > cap:  # keep large images from dominating; seeded, counted in the report
             keep = np.random.default_rng([seed, stable_int(s.name)]).choice(n_textured, cap, replace=False)
             textured = [textured[i] for i in sorted(keep)]
         for y, x, patch in textured:
             rows[split].append({"id": f"{s.name}@{y},{x}", "source": s.name, "group": s.group,
                                 "image": Image.fromarray(patch)})
-        report["used"].append({"file": s.path, "source": s.name, "split": split, "patches": len(textured),
-                               "flat_patches_skipped": len(patches) - n_textured,
-                               "over_cap_patches_skipped": n_textured - len(textured)})
+        report["used"].append({"file": s.path, "source": s.name, "split": split, "size": list(arr.shape[1::-1]),
+                               "patches": len(textured), "flat_patches_skipped": len(patches) - n_textured,
+                               "over_cap_patches_skipped": n_textured - len(textured), **s.meta})
     for split in rows:
         if not rows[split]:
             raise ValueError(f"the {split} split has no patches; check data.test_sources / data.min_patch_std")
@@ -174,19 +179,38 @@ def build_patch_datasets(dcfg: dict, seed: int, out_dir: str) -> dict:
     return report
 
 
-def _load_source(source: str, size: int, report: dict, key: str = "data.source") -> list[tuple[SourceImage, np.ndarray]]:
-    """The RGB images of one ``data.source``-style spec, at least one patch in size; the rest go to the report."""
+def debian_photo_sources(download_dir: str) -> list[SourceImage]:
+    """The photographs of ``cddbench.photos`` (downloaded once into ``download_dir``, each hash checked); a package
+    is a group, so the split holds out whole packages."""
+    from cddbench import photos
+
+    out = []
+    for p, path in photos.obtain(download_dir):
+        meta = {"package": p.package, "version": photos.package_version(download_dir, p.package),
+                "path_in_package": p.path, "sha256": p.sha256, "licence": p.licence, "author": p.author}
+        out.append(SourceImage(p.name, p.package, path, meta))
+    return out
+
+
+def _load_source(source: str, dcfg: dict, report: dict, key: str = "data.source") -> list[tuple[SourceImage, np.ndarray]]:
+    """The RGB images of one ``data.source``-style spec, area-downsampled by ``data.downsample``, at least one patch
+    in size; the rest go to the report."""
+    size, factor = dcfg["patch_size"], dcfg["downsample"]
     if source == "builtin":
         sources = builtin_sources()
+    elif source == "debian-photos":
+        sources = debian_photo_sources(dcfg["download_dir"])
     elif source.startswith("folder:"):
         sources = folder_sources(source[len("folder:") :])
     elif source.startswith("hub:"):
         sources = None
     else:
-        raise ValueError(f"{key}={source!r}: expected 'builtin', 'folder:/path' or 'hub:name[:split]'")
+        raise ValueError(f"{key}={source!r}: expected 'debian-photos', 'builtin', 'folder:/path' or 'hub:name[:split]'")
     images: list[tuple[SourceImage, np.ndarray]] = []
     if sources is None:
         images = _hub_images(source[len("hub:") :])
+        if factor > 1:
+            images = [(s, np.asarray(Image.fromarray(a).reduce(factor))) for s, a in images]
     else:
         for s in sources:
             try:
@@ -196,6 +220,8 @@ def _load_source(source: str, size: int, report: dict, key: str = "data.source")
                 continue
             if note:
                 report["converted"].append({"file": s.path, "conversion": note})
+            if factor > 1:  # area average (PIL's box reduce): large photos' 32 px patches then carry detail
+                arr = np.asarray(Image.fromarray(arr).reduce(factor))
             images.append((s, arr))
     for s, a in images:
         if min(a.shape[:2]) < size:

@@ -41,6 +41,7 @@ def evaluate_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, b
         if images.shape != hr.shape:
             raise ValueError(f"samples {images.shape} and HR references {hr.shape} differ in shape")
         per_image[n.lpips] = metrics.Lpips(backend, ecfg)(images, hr, ecfg["batch_size"])
+        per_image["colour_error"] = metrics.colour_error(images, hr)
         out["psnr"] = float(np.mean(metrics.psnr(images, hr)))
         out["ssim"] = float(np.mean(metrics.ssim(images, hr)))
     for name, values in per_image.items():  # means over test images, with their bootstrap 95% intervals

@@ -126,26 +126,48 @@ def frechet_distance_bootstrap(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed
                                level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of the Frechet distance over the images behind ``f1`` (``f2`` fixed).
 
-    Written here because a bootstrap needs hundreds of FDs and clean-fid's takes a d x d matrix square root each
-    (seconds at d = 1152 or 2048). With fewer images than features the same number comes from n x n matrices:
-    tr sqrt(S1 S2) = sum sqrt(eig(C C^T)) / sqrt((n - 1)(m - 1)) with C = A B^T, A and B the centred features,
-    and every term of a resample is a row/column pick of Gram matrices computed once
-    (tests/test_metrics.py checks it against clean-fid).
+    Written here because a bootstrap needs hundreds of FDs and clean-fid's takes a general d x d matrix square root
+    each (seconds at d = 1152 or 2048). The trace term tr sqrt(S1 S2) is a sum of square roots of eigenvalues of a
+    symmetric matrix, whichever of n (images) and d (features) is smaller sets its size:
+    - n <= d: eig(C C^T) / ((n - 1)(m - 1)) with C = A B^T (A, B the centred features), every term of a resample
+      a row/column pick of Gram matrices computed once;
+    - n > d: eig(cov(X S2^{1/2})), the resample's covariance after one fixed d x d transform.
+    (tests/test_metrics.py checks both against clean-fid.)
     """
     rng = np.random.default_rng(seed)
-    n, m = len(f1), len(f2)
+    n = len(f1)
+    fd = _gram_resampler(f1, f2) if n <= f1.shape[1] else _covariance_resampler(f1, f2)
+    out = [fd(rng.integers(0, n, n)) for _ in range(n_boot)]
+    lo, hi = np.quantile(out, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def _gram_resampler(f1: np.ndarray, f2: np.ndarray):
+    m = len(f2)
     mu2 = f2.mean(axis=0)
     b = f2 - mu2
     g = f1 @ b.T                # x_i . b_j
     k = f1 @ f1.T               # x_i . x_j
     p = f1 @ mu2                # x_i . mu2
     const = (mu2 @ mu2) + (b * b).sum() / (m - 1)
-    out = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, n, n)
-        out.append(_frechet_from_grams(g[idx], k[np.ix_(idx, idx)], p[idx], const, m))
-    lo, hi = np.quantile(out, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    return lambda idx: _frechet_from_grams(g[idx], k[np.ix_(idx, idx)], p[idx], const, m)
+
+
+def _covariance_resampler(f1: np.ndarray, f2: np.ndarray):
+    mu2, s2 = f2.mean(axis=0), np.cov(f2, rowvar=False)
+    w, v = np.linalg.eigh(s2)
+    y = f1 @ ((v * np.sqrt(w.clip(min=0))) @ v.T)  # rows x_i S2^{1/2}: cov(y) = S2^{1/2} S1 S2^{1/2}
+    const = mu2 @ mu2 + np.trace(s2)
+
+    def fd(idx):
+        x, yi = f1[idx], y[idx]
+        mu1 = x.mean(axis=0)
+        tr1 = ((x - mu1) ** 2).sum() / (len(x) - 1)
+        yc = yi - yi.mean(axis=0)
+        lam = np.linalg.eigvalsh(yc.T @ yc / (len(x) - 1))
+        return float(mu1 @ mu1 - 2 * mu1 @ mu2 + tr1 + const - 2 * np.sqrt(lam.clip(min=0)).sum())
+
+    return fd
 
 
 def mean_bootstrap(values: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
@@ -169,16 +191,23 @@ def _frechet_from_grams(g: np.ndarray, k: np.ndarray, p: np.ndarray, const: floa
     return float(mu1_sq - 2 * p.mean() + tr1 + const - 2 * np.sqrt(lam.clip(min=0)).sum())
 
 
-def kernel_distance(f1: np.ndarray, f2: np.ndarray, seed: int) -> float:
-    """clean-fid's KID (cubic polynomial kernel, subsets of <= 1000); its subset draws use np.random, seeded here."""
-    from cleanfid.fid import kernel_distance as kd
-
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        return float(kd(f1, f2, num_subsets=100, max_subset_size=1000))
-    finally:
-        np.random.set_state(state)
+def kernel_distance(f1: np.ndarray, f2: np.ndarray, seed: int, num_subsets: int = 100,
+                    max_subset_size: int = 1000) -> float:
+    """clean-fid's KID (cubic polynomial kernel, ``num_subsets`` subsets of <= 1000), with its subset draws from
+    np.random seeded here. Written out because clean-fid recomputes the kernel on every subset (15 s at 2,000
+    images); here the three kernel matrices are computed once and each subset sums a block of them: the same draws
+    in the same order, so the same number (tests/test_metrics.py checks it against clean-fid)."""
+    d = f1.shape[1]
+    m = min(len(f1), len(f2), max_subset_size)
+    kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((f2, f2), (f1, f1), (f2, f1)))
+    rng = np.random.RandomState(seed)  # the global np.random stream clean-fid draws from, seeded, without touching it
+    t = 0.0
+    for _ in range(num_subsets):
+        ix = rng.choice(len(f2), m, replace=False)  # clean-fid: x from feats2 first, then y from feats1
+        iy = rng.choice(len(f1), m, replace=False)
+        a = kxx[np.ix_(ix, ix)].sum() - kxx[ix, ix].sum() + kyy[np.ix_(iy, iy)].sum() - kyy[iy, iy].sum()
+        t += a / (m - 1) - kxy[np.ix_(ix, iy)].sum() * 2 / m
+    return float(t / num_subsets / m)
 
 
 # ---------------------------------------------------------------- LPIPS
@@ -239,6 +268,14 @@ def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     return np.array([structural_similarity(x, y, channel_axis=-1, data_range=255, gaussian_weights=True,
                                            sigma=1.5, use_sample_covariance=False) for x, y in zip(a, b)])
+
+
+def colour_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image colour shift: the mean over R, G, B of |mean channel value of a - of b| (grey levels, 0-255).
+    A conditioning that ignores the LR's colours shows here even where the texture metrics look fine."""
+    ma = a.astype(np.float64).reshape(len(a), -1, a.shape[-1]).mean(axis=1)
+    mb = b.astype(np.float64).reshape(len(b), -1, b.shape[-1]).mean(axis=1)
+    return np.abs(ma - mb).mean(axis=1)
 
 
 # ------------------------------------------------ image statistics (no reference needed)

@@ -126,3 +126,169 @@ def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv
     with open(os.path.join(out_dir, "info.json"), "w") as f:
         json.dump(info, f, indent=1)
     return info
+
+
+# ------------------------------------------------------------------ the shipped teacher: its training data, checked
+TRAINING_DATA = "training_data.json"
+# the data settings that decide which HR patches a teacher trained on (the held-out split follows from them too)
+PATCH_KEYS = ("source", "test_source", "test_sources", "test_fraction", "downsample", "patch_size", "train_stride",
+              "min_patch_std", "max_patches_per_source")
+
+
+def training_photos(cfg: dict) -> dict[str, str] | None:
+    """``{source image: SHA-256}`` of the config's training split, from the config alone (the debian-photos list is
+    pinned in code; builtin and folder images are hashed); None for a hub source, which cannot be listed offline."""
+    from cddbench import photos
+
+    dcfg = cfg["data"]
+    source = dcfg["source"]
+    if source == "debian-photos":
+        sources = [(p.name, p.package, p.sha256) for p in photos.PHOTOS]
+    elif source == "builtin" or source.startswith("folder:"):
+        listed = data.builtin_sources() if source == "builtin" else data.folder_sources(source[len("folder:"):])
+        sources = [(s.name, s.group, photos.sha256(s.path)) for s in listed]
+    else:
+        return None
+    if dcfg["test_source"]:
+        test_groups: set[str] = set()
+    else:
+        test_groups = data.split_groups([g for _, g, _ in sources], dcfg["test_sources"], dcfg["test_fraction"],
+                                        cfg["seed"])
+    return {name: sha for name, group, sha in sources if group not in test_groups}
+
+
+def training_data(cfg: dict) -> dict:
+    """What a teacher trained on ``cfg``'s training split saw: the data settings and the training photos."""
+    return {"data": {k: cfg["data"][k] for k in PATCH_KEYS}, "photos": training_photos(cfg)}
+
+
+def check_training_data(cfg: dict) -> str:
+    """Raise ValueError naming every difference when ``teacher.pretrained`` records training data other than the
+    config's training split (a held-out photo in the teacher's training would leak into the test). Returns a line
+    saying what was checked; a teacher without a record (e.g. Stable Diffusion) cannot be checked, and says so."""
+    ref = cfg["teacher"]["pretrained"]
+    if not ref:
+        return "teacher trained in the DAG on the config's training split"
+    record_file = os.path.join(ref, TRAINING_DATA)
+    if not os.path.isfile(record_file):
+        return f"teacher.pretrained={ref}: no {TRAINING_DATA}; its training data cannot be checked"
+    with open(record_file) as f:
+        recorded = json.load(f)
+    wanted = training_data(cfg)
+    problems = [f"data.{k}: the teacher was trained with {recorded['data'].get(k)!r}, the config has {v!r}"
+                for k, v in wanted["data"].items() if recorded["data"].get(k) != v]
+    have, want = recorded.get("photos") or {}, wanted["photos"] or {}
+    if recorded.get("photos") is not None and wanted["photos"] is not None:
+        leaked = sorted(set(have) - set(want))
+        if leaked:
+            problems.append(f"photos the teacher trained on that are not in the config's training split (a test "
+                            f"photo would leak): {leaked}")
+        unseen = sorted(set(want) - set(have))
+        if unseen:
+            problems.append(f"training photos the teacher never saw: {unseen}")
+        changed = sorted(n for n in set(have) & set(want) if have[n] != want[n])
+        if changed:
+            problems.append(f"photos whose SHA-256 differs from the teacher's: {changed}")
+    if problems:
+        raise ValueError(f"invalid config at teacher.pretrained: {ref} was trained on other data than this config's "
+                         "training split: " + "; ".join(problems) + ". Use the data settings it records "
+                         f"({record_file}), retrain it (configs/pretrain.yaml), or set teacher.pretrained: null")
+    return f"teacher.pretrained={ref}: trained on exactly the config's {len(want)} training photos and patch settings"
+
+
+def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, test_pairs: str, ref_npz: str, patches_report: str,
+                   benchmarks: list[str], out_dir: str) -> dict:
+    """The trained autoencoder and teacher as one diffusers-layout folder (``vae/``, ``unet/``, ``scheduler/``) with
+    ``training_data.json`` (what ``check_training_data`` compares) and a model card (``README.md``) whose numbers are
+    measured here: reconstruction PSNR and fd on the held-out HR test patches, unconditional DDIM samples' fd."""
+    import platform
+    import shutil
+    import types
+
+    import numpy as np
+
+    from cddbench import metrics, quality
+    from cddbench.evaluate import evaluate_images, hr_test_images
+
+    record = training_data(cfg)
+    with open(patches_report) as f:
+        report = json.load(f)
+    if record["photos"] is not None and sorted(record["photos"]) != sorted(report["train_sources"]):
+        raise RuntimeError(f"{patches_report} lists training sources {report['train_sources']}, the config's training "
+                           f"split is {sorted(record['photos'])}: rerun the patches rule")
+    os.makedirs(out_dir, exist_ok=True)
+    for src, name in ((vae_dir, "vae"), (os.path.join(teacher_dir, "unet"), "unet"),
+                      (os.path.join(teacher_dir, "scheduler"), "scheduler")):
+        shutil.copytree(src, os.path.join(out_dir, name), dirs_exist_ok=True)
+    with open(os.path.join(out_dir, TRAINING_DATA), "w") as f:
+        json.dump(record, f, indent=1, sort_keys=True)
+
+    ecfg, seed = cfg["evaluate"], cfg["seed"]
+    ref = np.load(ref_npz)
+    backend = str(ref["backend"])
+    fd = metrics.names(backend).fd
+    hr = hr_test_images(test_pairs)
+    vae = models.load_autoencoder(vae_dir)
+    recon = data.to_uint8(decode(vae, encode(vae, data.to_tensor(hr))))
+    ae = evaluate_images(recon, hr, ref["features"], backend, ecfg, seed)
+    ctx = types.SimpleNamespace(cfg=cfg, vae_dir=vae_dir, teacher_dir=teacher_dir)
+    samples = data.to_uint8(quality.teacher_samples(ctx, len(hr), seed))
+    t_fd = evaluate_images(samples, hr, ref["features"], backend, ecfg, seed, paired=False)[fd]
+    seconds = {}
+    for path in benchmarks:
+        with open(path) as f:
+            seconds[os.path.basename(path)[: -len(".tsv")]] = float(f.read().splitlines()[1].split("\t")[0])
+    import torch
+
+    card = {"metric_backend": backend, "n_test_images": len(hr), "reconstruction_psnr": ae["psnr"],
+            f"reconstruction_{fd}": ae[fd], f"unconditional_{fd}": t_fd, "factor_over_floor": t_fd / ae[fd],
+            "ddim_steps": cfg["teacher"]["grid_steps"], "wall_seconds": seconds,
+            "autoencoder_train": cfg["autoencoder"]["train"], "teacher_train": cfg["teacher"]["train"],
+            "seed": seed, "train_patches": report["train_patches"],
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+                       f"threads {cfg['threads']}, device {cfg['device']}"}
+    with open(os.path.join(out_dir, "card.json"), "w") as f:
+        json.dump(card, f, indent=1)
+    with open(os.path.join(out_dir, "README.md"), "w") as f:
+        f.write(_model_card(card, record, report))
+    return card
+
+
+def _model_card(card: dict, record: dict, report: dict) -> str:
+    fd = next(k for k in card if k.startswith("unconditional_"))[len("unconditional_"):]
+    used = {u["source"]: u for u in report["used"]}
+    rows = "\n".join(f"| {n} | {used[n].get('package', '')} | {used[n].get('licence', '')} | {used[n].get('author', '')} "
+                     f"| {used[n]['patches']} | `{sha}` |" for n, sha in sorted((record["photos"] or {}).items()))
+    wall = ", ".join(f"{k} {v:.0f} s" for k, v in card["wall_seconds"].items())
+    return f"""# cddbench tiny teacher: an unconditional latent diffusion model of 32x32 photo patches
+
+The pretrained model the default benchmark starts from (the paper starts from a given latent diffusion model;
+pretraining is not part of its protocol). Diffusers layout, loads offline:
+
+```python
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+vae = AutoencoderKL.from_pretrained("workflow/pretrained/tiny-teacher", subfolder="vae")
+unet = UNet2DConditionModel.from_pretrained("workflow/pretrained/tiny-teacher", subfolder="unet")
+scheduler = DDPMScheduler.from_pretrained("workflow/pretrained/tiny-teacher", subfolder="scheduler")
+# the text input is a fixed zero embedding: unet(z, t, torch.zeros(len(z), 1, unet.config.cross_attention_dim))
+```
+
+- **Architecture**: `AutoencoderKL` (f = 4, {card['train_patches']:,} training patches of 32x32 px) and a
+  v-prediction `UNet2DConditionModel` on its 8x8 latents, DDPM scaled-linear schedule (`scheduler/`).
+- **Data**: the training split of `data.source: {record['data']['source']}` only — the held-out test
+  package is never read for training. `training_data.json` records the data settings and every training photo's
+  SHA-256; the DAG compares it with the config before any job and refuses a mismatch.
+- **Training**: autoencoder {card['autoencoder_train']}; UNet {card['teacher_train']} (EMA weights are the
+  model); seed {card['seed']}. Wall time: {wall}. Machine: {card['machine']}.
+- **Measured** on the {card['n_test_images']:,} held-out HR test patches ({card['metric_backend']} metrics; proxies
+  use a seeded random AlexNet and are not comparable to published FID): reconstruction PSNR
+  {card['reconstruction_psnr']:.2f} dB, reconstruction {fd} {card[f'reconstruction_{fd}']:.4f} (the floor of any
+  model in this latent space); unconditional DDIM-{card['ddim_steps']} samples {fd} {card[f'unconditional_{fd}']:.4f}
+  ({card['factor_over_floor']:.2f}x the floor).
+- **Reproduce**: `snakemake --cores all --configfile configs/pretrain.yaml results/pretrained/tiny-teacher`
+  (the same numbers on the same machine type and thread count; resumable from `results/checkpoints/`).
+
+| training photo | package | licence | author | patches | SHA-256 |
+| --- | --- | --- | --- | --- | --- |
+{rows}
+"""

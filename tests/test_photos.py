@@ -1,0 +1,97 @@
+"""data.source: debian-photos — the pinned photo list, hash checks, licences, the split by package."""
+import hashlib
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cddbench import data, photos
+
+SMALL = dict(source="debian-photos", test_source=None, downsample=2, patch_size=32, train_stride=32, test_stride=32,
+             test_sources=["pkg-test"], test_fraction=0.2, min_patch_std=4.0, max_patches_per_source=10,
+             max_test_patches_per_source=5)
+
+
+def test_manifest_pins_every_photo_with_licence_and_hash():
+    names = [p.name for p in photos.PHOTOS]
+    assert len(names) == len(set(names)) == 37
+    assert photos.PACKAGES == ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds",
+                               "plasma-workspace-wallpapers"]
+    for p in photos.PHOTOS:
+        assert len(p.sha256) == 64 and int(p.sha256, 16) >= 0
+        assert p.licence and p.author and p.path.startswith("/usr/share/")
+    held_out = [p for p in photos.PHOTOS if p.package == "lomiri-wallpapers-16.04"]
+    assert len(held_out) >= 10  # the default test set: at least 10 held-out source photographs
+
+
+def _fake_packages(root, monkeypatch, n_per_package=3):
+    """Two fake 'packages' already unpacked in the download folder, with the manifest pointed at their photos."""
+    rng = np.random.default_rng(0)
+    entries = []
+    for package in ("pkg-train", "pkg-test"):
+        (root / f"{package}_1.0_all.deb").write_bytes(b"")  # reused as is: no download
+        for i in range(n_per_package):
+            rel = f"usr/share/backgrounds/{package}-{i}.png"
+            path = root / package / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(path)
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            entries.append(photos.Photo(f"{package}-{i}", package, "/" + rel, sha, "CC0-1.0", "someone"))
+    monkeypatch.setattr(photos, "PHOTOS", entries)
+    monkeypatch.setattr(photos, "PACKAGES", ["pkg-test", "pkg-train"])
+    return entries
+
+
+def test_split_by_package_licences_recorded_and_deterministic(tmp_path, monkeypatch):
+    _fake_packages(tmp_path, monkeypatch)
+    cfg = dict(SMALL, download_dir=str(tmp_path))
+    a = data.build_patch_datasets(cfg, 0, str(tmp_path / "a"))
+    b = data.build_patch_datasets(cfg, 0, str(tmp_path / "b"))
+    assert a["test_sources"] == ["pkg-test-0", "pkg-test-1", "pkg-test-2"]
+    assert a["train_sources"] == ["pkg-train-0", "pkg-train-1", "pkg-train-2"]
+    train, test = data.load_split(str(tmp_path / "a" / "train")), data.load_split(str(tmp_path / "a" / "test"))
+    assert set(train["group"]) == {"pkg-train"} and set(test["group"]) == {"pkg-test"}  # no test photo trains
+    assert list(train["id"]) == list(data.load_split(str(tmp_path / "b" / "train"))["id"])  # same patches again
+    assert a["train_patches"] == 3 * 4 and a["test_patches"] == 3 * 4  # 128 px / 2 = 64 px: 4 patches, caps 10 / 5
+    for used in a["used"]:  # every photo's origin, licence and hash in report.json
+        assert used["licence"] == "CC0-1.0" and used["author"] == "someone" and len(used["sha256"]) == 64
+        assert used["package"] in ("pkg-train", "pkg-test") and used["version"] == "1.0"
+        assert used["size"] == [64, 64]  # area-downsampled by data.downsample before cutting
+
+
+def test_a_changed_photo_is_an_error_that_names_it(tmp_path, monkeypatch):
+    entries = _fake_packages(tmp_path, monkeypatch)
+    victim = tmp_path / "pkg-train" / entries[1].path.lstrip("/")
+    Image.fromarray(np.zeros((128, 128, 3), np.uint8)).save(victim)
+    with pytest.raises(ValueError, match="photo 'pkg-train-1'.*has SHA-256.*expected"):
+        data.build_patch_datasets(dict(SMALL, download_dir=str(tmp_path)), 0, str(tmp_path / "out"))
+
+
+def test_a_missing_photo_is_an_error_that_names_it(tmp_path, monkeypatch):
+    entries = _fake_packages(tmp_path, monkeypatch)
+    os.remove(tmp_path / "pkg-test" / entries[4].path.lstrip("/"))
+    with pytest.raises(FileNotFoundError, match="photo 'pkg-test-1' is missing from pkg-test"):
+        data.build_patch_datasets(dict(SMALL, download_dir=str(tmp_path)), 0, str(tmp_path / "out"))
+
+
+def test_no_apt_get_says_how_to_get_the_packages_and_names_the_fallback(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="apt-get is not on PATH.*apt-get update.*data.source: builtin"):
+        photos.fetch_package("mate-backgrounds", str(tmp_path))
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("apt-get") or not shutil.which("dpkg-deb"),
+                    reason="needs root with apt-get and dpkg-deb (CI has them)")
+def test_really_downloads_and_unpacks_a_package(tmp_path):
+    """The smallest of the four packages (11 MB) through apt-get download and dpkg-deb, its photo's hash checked."""
+    package = "lomiri-wallpapers-20.04"
+    policy = subprocess.run(["apt-cache", "policy", package], capture_output=True, text=True).stdout
+    if "Candidate:" not in policy or "(none)" in policy:  # a fresh machine has no package index yet
+        subprocess.run(["apt-get", "update"], check=True, capture_output=True)
+    got = photos.obtain(str(tmp_path), [package])
+    assert [p.name for p, _ in got] == ["Kleiber_by_Lukas_Baubkus"]
+    assert os.path.isfile(got[0][1]) and photos.sha256(got[0][1]) == got[0][0].sha256
+    assert photos.package_version(str(tmp_path), package) != "?"
