@@ -285,7 +285,7 @@ scheduler = DDPMScheduler.from_pretrained("workflow/pretrained/tiny-teacher", su
   {card['reconstruction_psnr']:.2f} dB, reconstruction {fd} {card[f'reconstruction_{fd}']:.4f} (the floor of any
   model in this latent space); unconditional DDIM-{card['ddim_steps']} samples {fd} {card[f'unconditional_{fd}']:.4f}
   ({card['factor_over_floor']:.2f}x the floor).
-- **Reproduce**: `snakemake --cores all --configfile configs/pretrain.yaml results/pretrained/tiny-teacher`
+- **Reproduce**: `snakemake results/pretrained/tiny-teacher --cores all --configfile configs/pretrain.yaml`
   (the same numbers on the same machine type and thread count; resumable from `results/checkpoints/`).
 
 | training photo | package | licence | author | patches | SHA-256 |
