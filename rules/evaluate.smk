@@ -51,6 +51,7 @@ rule evaluate:
 rule quality_gates:
     input:
         pairs=f"{DATA}/pairs/test",
+        train=f"{DATA}/patches/train",
         vae=f"{MODELS}/autoencoder",
         teacher=f"{MODELS}/teacher",
         ref=f"{RESULTS}/metrics/reference.npz",
@@ -73,7 +74,7 @@ rule quality_gates:
         f"{BENCH}/quality_gates.tsv"
     shell:
         "cddbench quality-gates --config {params.cfg:q} --threads {threads} --test-pairs {input.pairs}"
-        " --vae {input.vae} --teacher {input.teacher} --reference {input.ref} --floor {input.floor}"
+        " --train-patches {input.train} --vae {input.vae} --teacher {input.teacher} --reference {input.ref} --floor {input.floor}"
         " --out {output.gates} --grid {output.grid} --metrics {input.metrics} > {log} 2>&1"
 
 

@@ -57,6 +57,7 @@ rule pretrained_teacher:
         vae=f"{MODELS}/autoencoder",
         teacher=f"{MODELS}/teacher",
         pairs=f"{DATA}/pairs/test",
+        train=f"{DATA}/patches/train",
         ref=f"{RESULTS}/metrics/reference.npz",
         report=f"{DATA}/patches/report.json",
         benchmarks=[f"{BENCH}/autoencoder.tsv", f"{BENCH}/teacher.tsv"],
@@ -71,5 +72,5 @@ rule pretrained_teacher:
     threads: config["threads"]
     shell:
         "cddbench export-teacher --config {params.cfg:q} --threads {threads} --vae {input.vae}"
-        " --teacher {input.teacher} --test-pairs {input.pairs} --reference {input.ref}"
+        " --teacher {input.teacher} --test-pairs {input.pairs} --train-patches {input.train} --reference {input.ref}"
         " --patches-report {input.report} --benchmarks {input.benchmarks} --out {output} > {log} 2>&1"

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     ckpt = "folder of this job's training checkpoints: resumed from when present, removed once the job succeeds"
     cmd("autoencoder", "train", "out", "log").add_argument("--checkpoints", default="", help=ckpt)
     cmd("teacher", "train", "vae", "out", "log").add_argument("--checkpoints", default="", help=ckpt)
-    cmd("export-teacher", "vae", "teacher", "test-pairs", "reference", "patches-report", "out").add_argument(
+    cmd("export-teacher", "vae", "teacher", "test-pairs", "train-patches", "reference", "patches-report", "out").add_argument(
         "--benchmarks", nargs="+", required=True, help="the autoencoder and teacher rules' benchmark files")
     cmd("encode-train", "train-pairs", "vae", "out")
     base = "the model folder of the run this method builds on ('-': none)"
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--base", default="-", help=base)
     cmd("reference", "test-pairs", "out", "floor")
     cmd("evaluate", "samples", "test-pairs", "reference", "out")
-    cmd("quality-gates", "test-pairs", "vae", "teacher", "reference", "floor", "out", "grid").add_argument(
+    cmd("quality-gates", "test-pairs", "train-patches", "vae", "teacher", "reference", "floor", "out", "grid").add_argument(
         "--metrics", nargs="+", required=True, help="metric records of the configured runs")
     cmd("claims", "runs", "out-csv", "out-md")
     cmd("download-weights")
@@ -122,8 +122,8 @@ def _dispatch(args, cfg):
     if c == "export-teacher":
         from cddbench.pretrain import export_teacher
 
-        return export_teacher(cfg, args.vae, args.teacher, args.test_pairs, args.reference, args.patches_report,
-                              args.benchmarks, args.out)
+        return export_teacher(cfg, args.vae, args.teacher, args.test_pairs, args.train_patches, args.reference,
+                              args.patches_report, args.benchmarks, args.out)
     if c == "encode-train":
         from cddbench.methods.common import encode_training_set
 
@@ -156,8 +156,8 @@ def _dispatch(args, cfg):
     if c == "quality-gates":
         from cddbench.quality import quality_gates
 
-        return quality_gates(_context(args, cfg), args.test_pairs, args.reference, args.floor, args.metrics, args.out,
-                             args.grid)
+        return quality_gates(_context(args, cfg), args.test_pairs, args.train_patches, args.reference, args.floor,
+                             args.metrics, args.out, args.grid)
     if c == "claims":
         import pandas as pd
 

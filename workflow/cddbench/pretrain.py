@@ -196,8 +196,8 @@ def check_training_data(cfg: dict) -> str:
     return f"teacher.pretrained={ref}: trained on exactly the config's {len(want)} training photos and patch settings"
 
 
-def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, test_pairs: str, ref_npz: str, patches_report: str,
-                   benchmarks: list[str], out_dir: str) -> dict:
+def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, test_pairs: str, train_patches: str, ref_npz: str,
+                   patches_report: str, benchmarks: list[str], out_dir: str) -> dict:
     """The trained autoencoder and teacher as one diffusers-layout folder (``vae/``, ``unet/``, ``scheduler/``) with
     ``training_data.json`` (what ``check_training_data`` compares) and a model card (``README.md``) whose numbers are
     measured here: reconstruction PSNR and fd on the held-out HR test patches, unconditional DDIM samples' fd."""
@@ -234,6 +234,7 @@ def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, test_pairs: str, r
     ctx = types.SimpleNamespace(cfg=cfg, vae_dir=vae_dir, teacher_dir=teacher_dir)
     samples = data.to_uint8(quality.teacher_samples(ctx, len(hr), seed))
     t_fd = evaluate_images(samples, hr, ref["features"], backend, ecfg, seed, paired=False)[fd]
+    data_fd = quality.training_data_fd(train_patches, ref["features"], backend, ecfg, len(hr), seed)
     seconds = {}
     for path in benchmarks:
         with open(path) as f:
@@ -242,6 +243,7 @@ def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, test_pairs: str, r
 
     card = {"metric_backend": backend, "n_test_images": len(hr), "reconstruction_psnr": ae["psnr"],
             f"reconstruction_{fd}": ae[fd], f"unconditional_{fd}": t_fd, "factor_over_floor": t_fd / ae[fd],
+            f"training_data_{fd}": data_fd,
             "ddim_steps": cfg["teacher"]["grid_steps"], "wall_seconds": seconds,
             "autoencoder_train": cfg["autoencoder"]["train"], "teacher_train": cfg["teacher"]["train"],
             "seed": seed, "train_patches": report["train_patches"],
@@ -284,7 +286,9 @@ scheduler = DDPMScheduler.from_pretrained("workflow/pretrained/tiny-teacher", su
   use a seeded random AlexNet and are not comparable to published FID): reconstruction PSNR
   {card['reconstruction_psnr']:.2f} dB, reconstruction {fd} {card[f'reconstruction_{fd}']:.4f} (the floor of any
   model in this latent space); unconditional DDIM-{card['ddim_steps']} samples {fd} {card[f'unconditional_{fd}']:.4f}
-  ({card['factor_over_floor']:.2f}x the floor).
+  ({card['factor_over_floor']:.2f}x the floor). The training photos' own HR patches score {fd}
+  {card[f'training_data_{fd}']:.4f} against the same test patches (other photographs): the floor of any model of
+  the training photos, which the samples are {card[f'unconditional_{fd}'] / card[f'training_data_{fd}']:.2f}x of.
 - **Reproduce**: `snakemake results/pretrained/tiny-teacher --cores all --configfile configs/pretrain.yaml`
   (the same numbers on the same machine type and thread count; resumable from `results/checkpoints/`).
 
