@@ -69,6 +69,11 @@ def metric_files():
     return [f"{RESULTS}/metrics/{r}/{s}/seed{seed}.json" for r, s, seed in evaluations()]
 
 
+def per_image_file(record_json):
+    """The per-image values and bootstrap resamples beside a metric record (cddbench.evaluate.per_image_file)."""
+    return record_json[: -len(".json")] + ".npz"
+
+
 def model_dirs():
     return [model_dir(r) for r in RUNS if trains(r)]
 

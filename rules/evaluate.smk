@@ -31,7 +31,8 @@ rule evaluate:
         ref=f"{RESULTS}/metrics/reference.npz",
         weights=metric_weights,
     output:
-        f"{RESULTS}/metrics/{{run}}/{{steps}}/seed{{seed}}.json",
+        json=f"{RESULTS}/metrics/{{run}}/{{steps}}/seed{{seed}}.json",
+        per_image=f"{RESULTS}/metrics/{{run}}/{{steps}}/seed{{seed}}.npz",  # per-image values, bootstrap resamples
     params:
         cfg=cfg_json("seed", "threads", "evaluate"),
     conda:
@@ -45,7 +46,7 @@ rule evaluate:
         f"{BENCH}/evaluate_{{run}}_{{steps}}_seed{{seed}}.tsv"
     shell:
         "cddbench evaluate --config {params.cfg:q} --threads {threads} --samples {input.samples}"
-        " --test-pairs {input.pairs} --reference {input.ref} --out {output} > {log} 2>&1"
+        " --test-pairs {input.pairs} --reference {input.ref} --out {output.json} > {log} 2>&1"
 
 
 rule quality_gates:

@@ -32,9 +32,11 @@ rule table1:
 
 rule claims:
     input:
-        f"{RESULTS}/runs.csv",
+        metrics=metric_files(),
+        per_image=[per_image_file(f) for f in metric_files()],
     output:
         csv=report(f"{RESULTS}/claims.csv", caption="../workflow/report/claims.rst", category="Claims"),
+        comparisons=f"{RESULTS}/claims_comparisons.csv",
         md=f"{RESULTS}/claims.md",
     params:
         cfg=cfg_json("seed"),
@@ -43,7 +45,8 @@ rule claims:
     log:
         f"{LOGS}/claims.log",
     shell:
-        "cddbench claims --config {params.cfg:q} --runs {input} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "cddbench claims --config {params.cfg:q} --metrics {input.metrics} --out-csv {output.csv}"
+        " --out-comparisons {output.comparisons} --out-md {output.md} > {log} 2>&1"
 
 
 rule degradation_figure:

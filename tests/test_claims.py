@@ -1,23 +1,34 @@
-"""The claims report's logic on synthetic result tables: every claim holds, fails, or is inconclusive."""
-import pandas as pd
+"""The claims report on synthetic replicates: paired intervals decide every claim; pairing and the family-wise level
+do what the docstring of cddbench.claims says."""
+import json
+
+import numpy as np
 import pytest
 
-from cddbench import claims
+from cddbench import claims, metrics, paired
 
 STEPS = [1, 2, 4, 8]
 FAMILY = ["cdd-init=random", "cdd-time_sampling=per_sample", "cdd-guidance.weight=0.0",
           "cdd-guidance.distance=l2_pixel", "cdd-guidance.distance=lpips"]
+N_BOOT = 100
 
 
-def _summary(good: float, bad: float, std: float, trend: float, ldm200: float) -> pd.DataFrame:
-    """Ours-family rows at ``good`` FD/LPIPS, the rows the claims say are worse at ``bad``; ``trend`` > 0 makes
-    sharpness fall and saturation rise with steps as the paper says (< 0: the opposite)."""
-    rows = []
+def _cells(good: float, bad: float, noise: float, trend: float, ldm200: float, common: float = 0.3):
+    """Ours-family cells at ``good`` FD/LPIPS, the cells the claims say are worse at ``bad``. Every cell's resamples
+    share an image term of size ``common`` (the same test images in resample b of every run) plus their own
+    ``noise``; ``trend`` > 0 makes sharpness fall and saturation rise with steps as the paper says."""
+    rng = np.random.default_rng(0)
+    image_term = rng.normal(0, common, N_BOOT)
+    cells = {}
 
     def add(run, steps, value, sat=0.4, sharp=0.5):
-        rows.append({"run": run, "steps": steps, "n_seeds": 2, "fd_proxy_mean": value, "fd_proxy_std": std,
-                     "lpips_proxy_mean": value / 4, "lpips_proxy_std": std / 4, "saturation_mean": sat,
-                     "saturation_std": 0.01, "sharpness_mean": sharp, "sharpness_std": 0.01})
+        reps = []
+        for seed in (0, 1):
+            vals = {"fd_proxy": value, "lpips_proxy": value / 4, "saturation": sat, "sharpness": sharp}
+            res = {k: v + (image_term + rng.normal(0, noise, N_BOOT)) * (v / value if value else 1)
+                   for k, v in vals.items()}
+            reps.append(paired.Replicate(seed, vals, res))
+        cells[(run, steps)] = reps
 
     for i, s in enumerate(STEPS):
         drift = trend * i / 3
@@ -31,35 +42,84 @@ def _summary(good: float, bad: float, std: float, trend: float, ldm200: float) -
     for run in claims.BASELINES_4:
         add(run, 4, bad)
     add("ldm_sr", 200, ldm200)
-    return pd.DataFrame(rows)
+    return cells
 
 
-@pytest.mark.parametrize("case, table, verdict", [
-    ("holds", _summary(good=1.0, bad=2.0, std=0.01, trend=0.2, ldm200=0.9), claims.HOLDS),
-    ("fails", _summary(good=2.0, bad=1.0, std=0.01, trend=-0.2, ldm200=0.9), claims.FAILS),
-    ("overlap", _summary(good=1.8, bad=2.0, std=0.2, trend=0.0, ldm200=1.75), claims.UNSURE),
+@pytest.mark.parametrize("case, cells, verdict", [
+    ("holds", _cells(good=1.0, bad=2.0, noise=0.01, trend=0.2, ldm200=0.9), claims.HOLDS),
+    ("fails", _cells(good=2.0, bad=1.0, noise=0.01, trend=-0.2, ldm200=0.9), claims.FAILS),
+    ("overlap", _cells(good=1.98, bad=2.0, noise=0.3, trend=0.0, ldm200=1.97), claims.UNSURE),
 ])
-def test_every_claim_gets_the_verdict_its_numbers_give(case, table, verdict):
-    out = claims.evaluate(table)
-    assert list(out["claim"]) == [1, 2, 3, 4, 5, 6, 7]
-    assert (out["verdict"] == verdict).all(), out[["claim", "verdict", "evidence"]].to_string()
+def test_every_claim_gets_the_verdict_its_numbers_give(case, cells, verdict):
+    table, comparisons = claims.evaluate(cells, seed=0)
+    assert list(table["claim"]) == [1, 2, 3, 4, 5, 6, 7]
+    assert (table["verdict"] == verdict).all(), comparisons[["claim", "comparison", "verdict"]].to_string()
+    # every comparison carries its difference, interval, level and minimum detectable difference
+    assert comparisons[["difference", "ci_low", "ci_high", "level", "min_detectable"]].notna().all().all()
+    # Bonferroni: each claim's comparisons share 0.05 between them
+    for claim, group in comparisons.groupby("claim"):
+        assert np.allclose(group["level"], 1 - claims.FAMILY_ALPHA / len(group)), claim
 
 
 def test_a_claim_whose_runs_are_missing_is_not_tested_and_names_them():
-    table = _summary(good=1.0, bad=2.0, std=0.01, trend=0.2, ldm200=0.9)
-    out = claims.evaluate(table[table["run"] != "cdd-init=random"]).set_index("claim")
-    assert out.loc[3, "verdict"] == claims.UNTESTED and "missing cdd-init=random" in out.loc[3, "evidence"]
-    assert out.loc[1, "verdict"] == claims.HOLDS
+    cells = _cells(good=1.0, bad=2.0, noise=0.01, trend=0.2, ldm200=0.9)
+    table, comparisons = claims.evaluate({c: r for c, r in cells.items() if c[0] != "cdd-init=random"}, seed=0)
+    table = table.set_index("claim")
+    assert table.loc[3, "verdict"] == claims.UNTESTED and table.loc[1, "verdict"] == claims.HOLDS
+    assert comparisons[comparisons["claim"] == 3]["reason"].str.contains("missing cdd-init=random at 1 steps").any()
+
+
+def test_pairing_removes_the_shared_image_spread():
+    """Two runs 0.1 apart whose resamples share a large image term: each run's own interval is wide (they overlap),
+    the paired difference's is narrow and decides; with independent image terms it does not."""
+    rng = np.random.default_rng(1)
+    shared = rng.normal(0, 0.5, N_BOOT)
+
+    def cell(value, term):
+        return [paired.Replicate(s, {"fd_proxy": value}, {"fd_proxy": value + term + rng.normal(0, 0.005, N_BOOT)})
+                for s in (0, 1)]
+
+    cells = {("a", 4): cell(1.0, shared), ("b", 4): cell(1.1, shared)}
+    own = 1.96 * np.std(cells[("a", 4)][0].resamples["fd_proxy"])
+    assert own > 0.5  # the unpaired intervals overlap by far
+    est = paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "fd_proxy", 0.05, seed=0)
+    assert est["estimate"] == pytest.approx(-0.1) and est["high"] < 0 and est["half_width"] < 0.02
+    cells[("b", 4)] = cell(1.1, rng.normal(0, 0.5, N_BOOT))  # not the same images: nothing cancels
+    assert paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "fd_proxy", 0.05, seed=0)["high"] > 0
+
+
+def test_a_stricter_level_widens_the_interval():
+    cells = _cells(good=1.0, bad=2.0, noise=0.05, trend=0.2, ldm200=0.9)
+    w = {("cdd", 4): 1, ("cm", 4): -1}
+    loose, strict = (paired.contrast(cells, w, "fd_proxy", a, seed=0)["half_width"] for a in (0.05, 0.005))
+    assert strict / loose == pytest.approx(2.807 / 1.960, rel=1e-3)  # z(0.9975) / z(0.975)
+
+
+def test_resample_b_holds_the_same_images_in_every_record():
+    """What makes the difference paired: per-image values 2x another run's give resamples exactly 2x its own."""
+    x = np.random.default_rng(2).random(300)
+    assert np.array_equal(metrics.mean_resamples(2 * x, 50, seed=0), 2 * metrics.mean_resamples(x, 50, seed=0))
+    f1, f2 = np.random.default_rng(3).normal(size=(2, 60, 8))
+    resamples = metrics.frechet_distance_resamples(f1, f2, 20, seed=0)
+    for b, idx in enumerate(metrics.bootstrap_indices(60, 20, seed=0)[:3]):
+        assert resamples[b] == pytest.approx(metrics.frechet_distance(f1[idx], f2), rel=1e-6)
+
+
+def test_records_without_resamples_are_an_error_naming_the_run(tmp_path):
+    record = {"run": "cdd", "steps": 4, "seed": 0, "fd_proxy": 1.0}
+    (tmp_path / "seed0.json").write_text(json.dumps(record))
+    np.savez(tmp_path / "seed0.npz", fd_proxy=np.ones(5))
+    cells = paired.load([str(tmp_path / "seed0.json")])
+    with pytest.raises(ValueError, match="cdd at 4 steps, seeds \\[0\\]: no bootstrap resamples of fd_proxy"):
+        paired.contrast(cells, {("cdd", 4): 1}, "fd_proxy", 0.05, seed=0)
 
 
 def test_real_metric_names_are_used_when_the_records_have_them():
-    table = _summary(good=1.0, bad=2.0, std=0.01, trend=0.2, ldm200=0.9)
-    real = table.rename(columns=lambda c: c.replace("fd_proxy", "fid").replace("lpips_proxy", "lpips"))
-    out = claims.evaluate(real)
-    assert (out["verdict"] == claims.HOLDS).all() and "fid@4" in out.loc[0, "evidence"]
-    assert "fd_proxy" not in " ".join(out["evidence"])
-
-
-def test_a_bootstrap_interval_widens_the_seed_interval():
-    row = pd.Series({"fd_proxy_mean": 1.0, "fd_proxy_std": 0.01, "fd_proxy_ci_low": 0.8, "fd_proxy_ci_high": 1.2})
-    assert claims.interval(row, "fd_proxy") == pytest.approx((0.8, 1.0, 1.2))
+    cells = _cells(good=1.0, bad=2.0, noise=0.01, trend=0.2, ldm200=0.9)
+    for reps in cells.values():
+        for r in reps:
+            for d in (r.values, r.resamples):
+                d["fid"], d["lpips"] = d.pop("fd_proxy"), d.pop("lpips_proxy")
+    table, comparisons = claims.evaluate(cells, seed=0)
+    assert (table["verdict"] == claims.HOLDS).all() and (comparisons["metric"] == "fid").any()
+    assert not comparisons["metric"].str.contains("proxy").any()

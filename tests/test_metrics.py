@@ -166,3 +166,17 @@ def test_kernel_distance_equals_clean_fids_for_the_same_seed():
     expected = clean_kd(f1, f2, num_subsets=20, max_subset_size=50)
     assert metrics.kernel_distance(f1, f2, 7, num_subsets=20, max_subset_size=50) == pytest.approx(expected, rel=1e-9)
     assert metrics.kernel_distance(f1, f2, 7) == metrics.kernel_distance(f1, f2, 7)  # seeded
+
+
+def test_measure_images_keeps_per_image_values_and_resamples_beside_the_record(hr, space):
+    from cddbench.evaluate import evaluate_images, measure_images
+
+    ecfg = {**ECFG, "bootstrap": 20}
+    blurred, ref = _blur(hr, 1.0), space[0](hr)
+    record, arrays = measure_images(blurred, hr, ref, "proxy", ecfg, seed=0)
+    assert record == evaluate_images(blurred, hr, ref, "proxy", ecfg, seed=0)
+    for name in ("lpips_proxy", "psnr", "ssim", "colour_error", "saturation", "sharpness"):
+        assert arrays[name].shape == (len(hr),) and record[name] == pytest.approx(arrays[name].mean())
+        assert np.array_equal(arrays[f"{name}_resamples"], metrics.mean_resamples(arrays[name], 20, seed=0))
+    lo, hi = np.quantile(arrays["fd_proxy_resamples"], [0.025, 0.975])
+    assert (record["fd_proxy_ci_low"], record["fd_proxy_ci_high"]) == (lo, hi) and len(arrays["fd_proxy_resamples"]) == 20

@@ -1,142 +1,112 @@
-"""The paper's seven claims (../shared/METHOD.md), each tested on the results files, never written by hand.
+"""The paper's seven claims (docs: README "Claims"), each decided on the metric records, never written by hand.
 
-A row's interval for a metric is mean ± max(2 x the std over seeds, the bootstrap 95% half-width over test images
-when the record has one). "A beats B" *holds* when A's interval lies wholly below B's (lower is better for FD and
-LPIPS), *does not hold* when it lies wholly above, and is *inconclusive* when they overlap. A claim made of several
-comparisons holds when all hold, does not hold when any does not, and is otherwise inconclusive; a claim whose runs
-the config did not ask for is *not tested* (the runs it needs are named).
+Every claim is a family of *comparisons*, each a contrast of (run, steps) cells on one metric (``cddbench.paired``):
+"A beats B on M at k steps" is M(A, k) - M(B, k); a trend is M(run, most steps) - M(run, fewest); "approaches
+LDM-SR-200" is M(Ours-4) - M(LDM-SR-200) - APPROACH x (M(LDM-SR-4) - M(LDM-SR-200)). Each gets a paired bootstrap
+interval (the same test-image resamples, and the same seed draws when the runs share seeds) at the family-wise
+level 1 - FAMILY_ALPHA over the claim's comparisons (Bonferroni: each at 1 - FAMILY_ALPHA / m). A comparison
+*holds* when its interval lies wholly on the claimed side of 0, *does not hold* when wholly on the other side, and is
+*inconclusive* otherwise; its half-width is the smallest difference it could have detected. A claim holds when all
+its comparisons hold, does not hold when any does not, and is otherwise inconclusive; a claim whose runs the config
+did not ask for is *not tested* (the runs it needs are named).
+
+FAMILY_ALPHA, APPROACH and the comparisons below were fixed before any run of this rule; they are not tuned.
 """
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import pandas as pd
 
-HOLDS, FAILS, UNSURE, UNTESTED = "holds", "does not hold", "inconclusive (CIs overlap)", "not tested"
+from cddbench import paired
+
+HOLDS, FAILS, UNSURE, UNTESTED = "holds", "does not hold", "inconclusive", "not tested"
+FAMILY_ALPHA = 0.05  # family-wise error rate of each claim (Bonferroni over its comparisons)
 # Runs the claims read (config variants are named <method>-<key>=<value>, cddbench.config.runs).
 OURS, OURS_STAR = "cdd", "cdd-regime=adapter"
 BASELINES_4 = ["ldm_sr", "dpm_solver", "dpm_solver-algorithm_type=dpmsolver++", "cm", "gd"]
-APPROACH = 0.5  # "approaches LDM-SR-200": Ours-4 closes at least half of LDM-SR-4's gap to LDM-SR-200 (FD means)
+APPROACH = 0.5  # "approaches LDM-SR-200": Ours-4 closes at least half of LDM-SR-4's gap to LDM-SR-200
+
+
+@dataclass
+class Comparison:
+    """The claim that sum_c weights[c] x metric(c) is below 0 (above 0 when ``higher_is_better``)."""
+    name: str
+    metric: str
+    weights: dict[paired.Cell, float]
+    higher_is_better: bool = False
+    tie_holds: bool = False  # ">=" claims: only a significant difference the other way contradicts them
+
+
+def beats(a: str, b: str, metric: str, steps: int, higher_is_better: bool = False, **kw) -> Comparison:
+    return Comparison(f"{metric}@{steps}: {a} beats {b}", metric, {(a, steps): 1.0, (b, steps): -1.0},
+                      higher_is_better, **kw)
+
+
+def trend(cells, run: str, metric: str, rising: bool) -> Comparison | str:
+    steps = sorted(s for r, s in cells if r == run)
+    if len(steps) < 2:
+        return f"{metric} trend of {run}: needs {run} at two or more step counts"
+    return Comparison(f"{metric} of {run} {'rises' if rising else 'falls'} from {steps[0]} to {steps[-1]} steps",
+                      metric, {(run, steps[-1]): 1.0, (run, steps[0]): -1.0}, higher_is_better=rising)
 
 
 def metric_names(summary: pd.DataFrame) -> tuple[str, str]:
-    """(FD, LPIPS) column stems of the backend the records used: fid/lpips, or the labelled proxies."""
+    """(FD, LPIPS) column stems of a runs.csv summary: fid/lpips, or the labelled proxies."""
     return ("fid", "lpips") if "fid_mean" in summary else ("fd_proxy", "lpips_proxy")
 
 
-def interval(row: pd.Series, metric: str) -> tuple[float, float, float]:
-    mean, std = row[f"{metric}_mean"], row.get(f"{metric}_std", math.nan)
-    half = 0.0 if std != std else 2 * std
-    lo, hi = row.get(f"{metric}_ci_low", math.nan), row.get(f"{metric}_ci_high", math.nan)
-    if lo == lo and hi == hi:
-        half = max(half, (hi - lo) / 2)
-    return mean - half, mean, mean + half
+def _names(cells) -> tuple[str, str]:
+    standard = any("fid" in r.values for reps in cells.values() for r in reps)
+    return ("fid", "lpips") if standard else ("fd_proxy", "lpips_proxy")
 
 
-def _row(summary, run, steps):
-    hit = summary[(summary["run"] == run) & (summary["steps"] == steps)]
-    return None if hit.empty else hit.iloc[0]
+def _steps(cells, run) -> list[int]:
+    return sorted(s for r, s in cells if r == run)
 
 
-def compare(summary: pd.DataFrame, a: str, b: str, metric: str, steps: int, higher_is_better: bool = False):
-    """(verdict, evidence) of "run a beats run b on metric at steps"."""
-    ra, rb = _row(summary, a, steps), _row(summary, b, steps)
-    if ra is None or rb is None or f"{metric}_mean" not in summary:
-        missing = [r for r, x in ((a, ra), (b, rb)) if x is None] or [metric]
-        return UNTESTED, f"{a} vs {b} at {steps} steps: missing {', '.join(missing)}"
-    ia, ib = interval(ra, metric), interval(rb, metric)
-    below, above = ia[2] < ib[0], ia[0] > ib[2]
-    verdict = HOLDS if (above if higher_is_better else below) else FAILS if (below if higher_is_better else above) \
-        else UNSURE
-    return verdict, f"{metric}@{steps}: {a} {_fmt(ia)} vs {b} {_fmt(ib)}"
+def _over_steps(cells, a, b, metrics):
+    return [beats(a, b, m, s) for s in _steps(cells, a) or [4] for m in metrics]
 
 
-def _fmt(iv) -> str:
-    return f"{iv[1]:.4g} [{iv[0]:.4g}, {iv[2]:.4g}]"
+def claim_1(cells):
+    fd, lp = _names(cells)
+    approach = Comparison(f"{fd}: Ours-4 closes >= {APPROACH:g} of LDM-SR-4's gap to LDM-SR-200", fd,
+                          {(OURS, 4): 1.0, ("ldm_sr", 200): APPROACH - 1.0, ("ldm_sr", 4): -APPROACH})
+    return [beats(OURS, b, m, 4) for b in BASELINES_4 + [OURS_STAR] for m in (fd, lp)] + [approach]
 
 
-def combine(verdicts: list[str]) -> str:
-    if FAILS in verdicts:
-        return FAILS
-    if UNTESTED in verdicts:
-        return UNTESTED
-    return HOLDS if all(v == HOLDS for v in verdicts) else UNSURE
-
-
-def _all(parts: list[tuple[str, str]]) -> tuple[str, list[str]]:
-    return combine([v for v, _ in parts]), list(dict.fromkeys(f"{e} -> {v}" for v, e in parts))
-
-
-def _steps(summary, run) -> list[int]:
-    return sorted(int(s) for s in summary.loc[summary["run"] == run, "steps"])
-
-
-def _over_steps(summary, a, b, metrics) -> list[tuple[str, str]]:
-    steps = _steps(summary, a) or [4]
-    return [compare(summary, a, b, m, s) for s in steps for m in metrics]
-
-
-def claim_1(summary):
-    fd, lp = metric_names(summary)
-    parts = [compare(summary, OURS, b, m, 4) for b in BASELINES_4 + [OURS_STAR] for m in (fd, lp)]
-    ours, ldm4, ldm200 = (_row(summary, r, s) for r, s in ((OURS, 4), ("ldm_sr", 4), ("ldm_sr", 200)))
-    if any(r is None for r in (ours, ldm4, ldm200)):
-        parts.append((UNTESTED, "approach: needs Ours-4, LDM-SR-4 and LDM-SR-200"))
-    else:
-        gap4, gap = ldm4[f"{fd}_mean"] - ldm200[f"{fd}_mean"], ours[f"{fd}_mean"] - ldm200[f"{fd}_mean"]
-        ok = gap4 > 0 and gap <= APPROACH * gap4
-        parts.append((HOLDS if ok else FAILS, f"approach LDM-SR-200 on {fd}: Ours-4 gap {gap:.4g} vs LDM-SR-4 gap "
-                                             f"{gap4:.4g} (needs <= {APPROACH:g}x)"))
-    return _all(parts)
-
-
-def claim_2(summary):
-    fd, lp = metric_names(summary)
-    return _all([compare(summary, OURS_STAR, b, m, 4) for b in BASELINES_4 for m in (fd, lp)])
+def claim_2(cells):
+    fd, lp = _names(cells)
+    return [beats(OURS_STAR, b, m, 4) for b in BASELINES_4 for m in (fd, lp)]
 
 
 def _variant_claim(variant):
-    def check(summary):
-        fd, lp = metric_names(summary)
-        return _all(_over_steps(summary, OURS, variant, (fd, lp)))
+    def check(cells):
+        return _over_steps(cells, OURS, variant, _names(cells))
     return check
 
 
-def _trend(summary, run, stat, rising: bool) -> tuple[str, str]:
-    """Does ``stat`` rise (or fall) from the fewest to the most sampling steps of ``run``, beyond the intervals?"""
-    steps = _steps(summary, run)
-    if len(steps) < 2 or f"{stat}_mean" not in summary:
-        return UNTESTED, f"{stat} trend of {run}: needs {stat} at two or more step counts"
-    first, last = interval(_row(summary, run, steps[0]), stat), interval(_row(summary, run, steps[-1]), stat)
-    up, down = last[0] > first[2], last[2] < first[0]
-    verdict = HOLDS if (up if rising else down) else FAILS if (down if rising else up) else UNSURE
-    return verdict, (f"{stat} of {run} {'rises' if rising else 'falls'} with steps: {_fmt(first)} at {steps[0]} "
-                     f"-> {_fmt(last)} at {steps[-1]}")
+def claim_5(cells):
+    parts = _over_steps(cells, OURS, "cdd-guidance.weight=0.0", _names(cells))
+    # lambda = 0 is the more saturated
+    return parts + [beats("cdd-guidance.weight=0.0", OURS, "saturation", s, higher_is_better=True)
+                    for s in _steps(cells, OURS) or [4]]
 
 
-def claim_5(summary):
-    fd, lp = metric_names(summary)
-    parts = _over_steps(summary, OURS, "cdd-guidance.weight=0.0", (fd, lp))
-    parts += [compare(summary, "cdd-guidance.weight=0.0", OURS, "saturation", s, higher_is_better=True)
-              for s in _steps(summary, OURS) or [4]]  # lambda = 0 is the more saturated
-    return _all(parts)
-
-
-def claim_6(summary):
-    fd, lp = metric_names(summary)
+def claim_6(cells):
+    fd, lp = _names(cells)
     ddim_v, pretrained = "cdd-predictor=ddim_v", "cdd-predictor=ddim_pretrained"
-    # PREv >= DDIM-v: only a significant loss of PREv contradicts it (a tie is consistent with ">=")
-    ge = [(HOLDS if v == UNSURE else v, e) for v, e in _over_steps(summary, OURS, ddim_v, (fd,))]
-    return _all(ge + _over_steps(summary, ddim_v, pretrained, (fd, lp)))
+    ge = [beats(OURS, ddim_v, fd, s, tie_holds=True) for s in _steps(cells, OURS) or [4]]  # PREv >= DDIM-v
+    return ge + _over_steps(cells, ddim_v, pretrained, (fd, lp))
 
 
-def claim_7(summary):
-    fd, _ = metric_names(summary)
+def claim_7(cells):
+    fd, _ = _names(cells)
     pixel, lpips = "cdd-guidance.distance=l2_pixel", "cdd-guidance.distance=lpips"
-    parts = [compare(summary, OURS, other, fd, 4) for other in (pixel, lpips)]
-    parts += [_trend(summary, run, "sharpness", rising=False) for run in (OURS, pixel)]  # blurrier with steps
-    parts.append(_trend(summary, lpips, "saturation", rising=True))  # LPIPS over-saturates with steps
-    return _all(parts)
+    parts = [beats(OURS, other, fd, 4) for other in (pixel, lpips)]
+    parts += [trend(cells, run, "sharpness", rising=False) for run in (OURS, pixel)]  # blurrier with steps
+    return parts + [trend(cells, lpips, "saturation", rising=True)]  # LPIPS over-saturates with steps
 
 
 CLAIMS = [
@@ -151,18 +121,55 @@ CLAIMS = [
 ]
 
 
-def evaluate(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim: its text, verdict and the numbers that decided it."""
-    rows = []
+def decide(comparison: Comparison, cells, alpha: float, seed: int) -> dict:
+    """One comparison's row: the contrast, its interval at level 1 - alpha and the verdict."""
+    row = {"comparison": comparison.name, "metric": comparison.metric}
+    missing = sorted({f"{r} at {s} steps" for r, s in comparison.weights if (r, s) not in cells})
+    if missing:
+        return {**row, "verdict": UNTESTED, "reason": f"missing {', '.join(missing)}"}
+    est = paired.contrast(cells, comparison.weights, comparison.metric, alpha, seed)
+    better, worse = (est["low"] > 0, est["high"] < 0) if comparison.higher_is_better else \
+        (est["high"] < 0, est["low"] > 0)
+    verdict = HOLDS if better else FAILS if worse else HOLDS if comparison.tie_holds else UNSURE
+    return {**row, "difference": est["estimate"], "ci_low": est["low"], "ci_high": est["high"],
+            "level": est["level"], "min_detectable": est["half_width"], "n_resamples": est["n_resamples"],
+            "paired_seeds": est["paired_seeds"], "verdict": verdict, "reason": ""}
+
+
+def combine(verdicts: list[str]) -> str:
+    if FAILS in verdicts:
+        return FAILS
+    if UNTESTED in verdicts:
+        return UNTESTED
+    return HOLDS if all(v == HOLDS for v in verdicts) else UNSURE
+
+
+def evaluate(cells: dict[paired.Cell, list[paired.Replicate]], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(claims, comparisons): one row per claim with its verdict, one row per comparison with the numbers."""
+    claims, rows = [], []
     for number, text, check in CLAIMS:
-        verdict, evidence = check(summary)
-        rows.append({"claim": number, "text": text, "verdict": verdict, "evidence": "; ".join(evidence)})
-    return pd.DataFrame(rows)
+        parts = check(cells)
+        comparisons = [p for p in parts if isinstance(p, Comparison)]
+        alpha = FAMILY_ALPHA / max(len(comparisons), 1)
+        found = [decide(c, cells, alpha, seed) for c in comparisons]
+        found += [{"comparison": p, "verdict": UNTESTED, "reason": p} for p in parts if isinstance(p, str)]
+        rows += [{"claim": number, **r} for r in found]
+        claims.append({"claim": number, "text": text, "verdict": combine([r["verdict"] for r in found]),
+                       "comparisons": len(found), "family_level": 1 - FAMILY_ALPHA})
+    return pd.DataFrame(claims), pd.DataFrame(rows)
 
 
-def to_markdown(claims: pd.DataFrame) -> str:
-    lines = ["| # | claim | verdict |", "| --- | --- | --- |"]
+def to_markdown(claims: pd.DataFrame, comparisons: pd.DataFrame) -> str:
+    lines = [f"Paired bootstrap intervals; each claim's comparisons at family-wise level {1 - FAMILY_ALPHA:g} "
+             "(Bonferroni). `mdd`: the half-width, the smallest difference the comparison could detect.", "",
+             "| # | claim | verdict |", "| --- | --- | --- |"]
     lines += [f"| {r.claim} | {r.text} | **{r.verdict}** |" for r in claims.itertuples()]
-    lines.append("")
-    lines += [f"- Claim {r.claim}: " + r.evidence.replace("; ", "; ") for r in claims.itertuples()]
+    for r in claims.itertuples():
+        lines += ["", f"Claim {r.claim}:"]
+        for c in comparisons[comparisons["claim"] == r.claim].itertuples():
+            if c.verdict == UNTESTED:
+                lines.append(f"- {c.comparison}: {c.verdict} ({c.reason})")
+            else:
+                lines.append(f"- {c.comparison}: difference {c.difference:.4g} [{c.ci_low:.4g}, {c.ci_high:.4g}] at "
+                             f"{c.level:.4f}, mdd {c.min_detectable:.3g} -> {c.verdict}")
     return "\n".join(lines)

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd("evaluate", "samples", "test-pairs", "reference", "out")
     cmd("quality-gates", "test-pairs", "train-patches", "vae", "teacher", "reference", "floor", "out", "grid").add_argument(
         "--metrics", nargs="+", required=True, help="metric records of the configured runs")
-    cmd("claims", "runs", "out-csv", "out-md")
+    cmd("claims", "out-csv", "out-comparisons", "out-md").add_argument(
+        "--metrics", nargs="+", required=True, help="metric records of the configured runs (the .npz beside each read)")
     cmd("download-weights")
     cmd("benchmark-cdd", "out")
     cmd("benchmark-degrade", "out")
@@ -159,14 +160,13 @@ def _dispatch(args, cfg):
         return quality_gates(_context(args, cfg), args.test_pairs, args.train_patches, args.reference, args.floor,
                              args.metrics, args.out, args.grid)
     if c == "claims":
-        import pandas as pd
+        from cddbench import claims, paired
 
-        from cddbench import claims
-
-        table = claims.evaluate(pd.read_csv(args.runs))
+        table, comparisons = claims.evaluate(paired.load(args.metrics), cfg["seed"])
         table.to_csv(args.out_csv, index=False)
+        comparisons.to_csv(args.out_comparisons, index=False)
         with open(args.out_md, "w") as f:
-            f.write(claims.to_markdown(table) + "\n")
+            f.write(claims.to_markdown(table, comparisons) + "\n")
         return dict(zip(table["claim"].astype(str), table["verdict"]))
     if c == "download-weights":
         from cddbench.metrics import download_weights

@@ -28,27 +28,44 @@ def reference(cfg: dict, test_pairs: str, out_npz: str) -> dict:
     return {"backend": backend, "n_images": len(hr), **floor}
 
 
-def evaluate_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, backend: str, ecfg: dict,
-                    seed: int, paired: bool = True) -> dict:
-    """All metrics of ``images`` against the HR references (paired metrics only when ``paired``)."""
+def measure_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, backend: str, ecfg: dict,
+                   seed: int, paired: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+    """All metrics of ``images`` against the HR references (paired metrics only when ``paired``): the record, and
+    per metric its per-image values (``<metric>``) and its value on each bootstrap resample of the test images
+    (``<metric>_resamples``; resample b holds the same images in every record, ``metrics.bootstrap_indices``)."""
     n, n_boot = metrics.names(backend), ecfg.get("bootstrap", 0)
     feats = metrics.FeatureSpace(backend, ecfg)(images, ecfg["batch_size"])
     out = {n.fd: metrics.frechet_distance(feats, ref_feats), n.kd: metrics.kernel_distance(feats, ref_feats, seed)}
+    arrays: dict[str, np.ndarray] = {}
     if n_boot:
-        out[f"{n.fd}_ci_low"], out[f"{n.fd}_ci_high"] = metrics.frechet_distance_bootstrap(feats, ref_feats, n_boot, seed)
+        arrays[f"{n.fd}_resamples"] = metrics.frechet_distance_resamples(feats, ref_feats, n_boot, seed)
+        out[f"{n.fd}_ci_low"], out[f"{n.fd}_ci_high"] = metrics.percentile_interval(arrays[f"{n.fd}_resamples"])
     per_image = {"saturation": metrics.saturation(images), "sharpness": metrics.sharpness(images)}
     if paired:
         if images.shape != hr.shape:
             raise ValueError(f"samples {images.shape} and HR references {hr.shape} differ in shape")
         per_image[n.lpips] = metrics.Lpips(backend, ecfg)(images, hr, ecfg["batch_size"])
         per_image["colour_error"] = metrics.colour_error(images, hr)
-        out["psnr"] = float(np.mean(metrics.psnr(images, hr)))
-        out["ssim"] = float(np.mean(metrics.ssim(images, hr)))
+        per_image["psnr"], per_image["ssim"] = metrics.psnr(images, hr), metrics.ssim(images, hr)
     for name, values in per_image.items():  # means over test images, with their bootstrap 95% intervals
+        arrays[name] = np.asarray(values, dtype=np.float64).ravel()
         out[name] = float(np.mean(values))
         if n_boot:
-            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = metrics.mean_bootstrap(values, n_boot, seed)
-    return out
+            arrays[f"{name}_resamples"] = metrics.mean_resamples(values, n_boot, seed)
+            if name not in ("psnr", "ssim"):  # the records' (and runs.csv's) columns as before: PSNR/SSIM means only
+                out[f"{name}_ci_low"], out[f"{name}_ci_high"] = metrics.percentile_interval(arrays[f"{name}_resamples"])
+    return out, arrays
+
+
+def evaluate_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, backend: str, ecfg: dict,
+                    seed: int, paired: bool = True) -> dict:
+    """All metrics of ``images`` against the HR references, as one record (``measure_images`` without arrays)."""
+    return measure_images(images, hr, ref_feats, backend, ecfg, seed, paired)[0]
+
+
+def per_image_file(record_json: str) -> str:
+    """Where a metric record's per-image values and bootstrap resamples live: beside it, ``.npz``."""
+    return record_json[: -len(".json")] + ".npz"
 
 
 def evaluate_folder(cfg: dict, sample_dir: str, test_pairs: str, ref_npz: str, out_json: str) -> dict:
@@ -62,8 +79,10 @@ def evaluate_folder(cfg: dict, sample_dir: str, test_pairs: str, ref_npz: str, o
     images, hr = read_folder(sample_dir), hr_test_images(test_pairs)
     record = {**timing, "metric_backend": backend, "resolution": int(hr.shape[1]),
               "proxy_note": None if backend == "standard" else
-              "fd_proxy/kd_proxy/lpips_proxy use a seeded random AlexNet; not comparable to published FID/LPIPS",
-              **evaluate_images(images, hr, ref["features"], backend, ecfg, cfg["seed"])}
+              "fd_proxy/kd_proxy/lpips_proxy use a seeded random AlexNet; not comparable to published FID/LPIPS"}
+    values, arrays = measure_images(images, hr, ref["features"], backend, ecfg, cfg["seed"])
+    record.update(values)
     with open(out_json, "w") as f:
         json.dump(record, f, indent=1)
+    np.savez(per_image_file(out_json), **arrays)
     return record

@@ -122,9 +122,19 @@ def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
     return float(fid_from_feats(f1, f2))
 
 
-def frechet_distance_bootstrap(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed: int,
-                               level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the Frechet distance over the images behind ``f1`` (``f2`` fixed).
+def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n) test-image indices of the bootstrap resamples. Every record of a config draws the same ones (same
+    seed, same test set), so resample b of two runs holds the same images: what makes their difference paired."""
+    return np.random.default_rng(seed).integers(0, n, (n_boot, n))
+
+
+def percentile_interval(resamples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    lo, hi = np.quantile(resamples, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def frechet_distance_resamples(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """The Frechet distance of each bootstrap resample of the images behind ``f1`` (``f2``, the reference, fixed).
 
     Written here because a bootstrap needs hundreds of FDs and clean-fid's takes a general d x d matrix square root
     each (seconds at d = 1152 or 2048). The trace term tr sqrt(S1 S2) is a sum of square roots of eigenvalues of a
@@ -134,12 +144,14 @@ def frechet_distance_bootstrap(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed
     - n > d: eig(cov(X S2^{1/2})), the resample's covariance after one fixed d x d transform.
     (tests/test_metrics.py checks both against clean-fid.)
     """
-    rng = np.random.default_rng(seed)
-    n = len(f1)
-    fd = _gram_resampler(f1, f2) if n <= f1.shape[1] else _covariance_resampler(f1, f2)
-    out = [fd(rng.integers(0, n, n)) for _ in range(n_boot)]
-    lo, hi = np.quantile(out, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    fd = _gram_resampler(f1, f2) if len(f1) <= f1.shape[1] else _covariance_resampler(f1, f2)
+    return np.array([fd(idx) for idx in bootstrap_indices(len(f1), n_boot, seed)])
+
+
+def frechet_distance_bootstrap(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed: int,
+                               level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the Frechet distance over the images behind ``f1``."""
+    return percentile_interval(frechet_distance_resamples(f1, f2, n_boot, seed), level)
 
 
 def _gram_resampler(f1: np.ndarray, f2: np.ndarray):
@@ -170,14 +182,16 @@ def _covariance_resampler(f1: np.ndarray, f2: np.ndarray):
     return fd
 
 
-def mean_bootstrap(values: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of per-image values (LPIPS, saturation, sharpness) over the
-    test images: the uncertainty a single sampling seed still has."""
-    rng = np.random.default_rng(seed)
+def mean_resamples(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """The mean of per-image values (LPIPS, PSNR, saturation, ...) on each bootstrap resample of the test images."""
     values = np.asarray(values, dtype=np.float64).ravel()
-    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    return values[bootstrap_indices(len(values), n_boot, seed)].mean(axis=1)
+
+
+def mean_bootstrap(values: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-image values over the test images: the uncertainty a single
+    sampling seed still has."""
+    return percentile_interval(mean_resamples(values, n_boot, seed), level)
 
 
 def _frechet_from_grams(g: np.ndarray, k: np.ndarray, p: np.ndarray, const: float, m: int) -> float:
