@@ -36,5 +36,6 @@ rule all:
         "results/table1.md",
         "results/claims.md",
         "results/quality_gates.json",
+        "results/metric_validation.csv",
         rules.figures.input,
     default_target: True

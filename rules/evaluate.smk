@@ -49,6 +49,32 @@ rule evaluate:
         " --test-pairs {input.pairs} --reference {input.ref} --out {output.json} > {log} 2>&1"
 
 
+rule metric_validation:
+    # what each metric rewards and penalises: graded distortions of the HR test set, scored like a sample folder
+    input:
+        pairs=f"{DATA}/pairs/test",
+        ref=f"{RESULTS}/metrics/reference.npz",
+        weights=metric_weights,
+    output:
+        csv=f"{RESULTS}/metric_validation.csv",
+        png=report(f"{RESULTS}/figures/metric_validation.png", caption="../workflow/report/metric_validation.rst",
+                   category="Metrics"),
+    params:
+        cfg=cfg_json("seed", "threads", "evaluate"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/metric_validation.log",
+    threads: config["threads"]
+    resources:
+        **cluster_resources("evaluate"),
+    benchmark:
+        f"{BENCH}/metric_validation.tsv"
+    shell:
+        "cddbench validate-metrics --config {params.cfg:q} --threads {threads} --test-pairs {input.pairs}"
+        " --reference {input.ref} --out {output.csv} --figure {output.png} > {log} 2>&1"
+
+
 rule quality_gates:
     input:
         pairs=f"{DATA}/pairs/test",

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--base", default="-", help=base)
     cmd("reference", "test-pairs", "out", "floor")
     cmd("evaluate", "samples", "test-pairs", "reference", "out")
+    cmd("validate-metrics", "test-pairs", "reference", "out", "figure")
     cmd("quality-gates", "test-pairs", "train-patches", "vae", "teacher", "reference", "floor", "out", "grid").add_argument(
         "--metrics", nargs="+", required=True, help="metric records of the configured runs")
     cmd("claims", "out-csv", "out-comparisons", "out-md").add_argument(
@@ -154,6 +155,18 @@ def _dispatch(args, cfg):
         from cddbench.evaluate import evaluate_folder
 
         return evaluate_folder(cfg, args.samples, args.test_pairs, args.reference, args.out)
+    if c == "validate-metrics":
+        import numpy as np
+
+        from cddbench import validation
+        from cddbench.evaluate import hr_test_images
+
+        ref = np.load(args.reference)
+        table = validation.validate_metrics(hr_test_images(args.test_pairs), ref["features"], str(ref["backend"]),
+                                            cfg["evaluate"], cfg["seed"])
+        table.to_csv(args.out, index=False)
+        validation.figure(table, args.figure)
+        return {"rows": len(table)}
     if c == "quality-gates":
         from cddbench.quality import quality_gates
 
