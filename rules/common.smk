@@ -54,6 +54,12 @@ def trains(run):
     return _methods.trains(RUNS[run]["method"])
 
 
+def train_seeds(run):
+    """Training replicates: `train_seeds` for a run whose model is trained (its own, or its base run's for DPM-Solver);
+    one for the rest (bicubic). Each seeds model init, batch order and every training stream of its job."""
+    return config["train_seeds"] if trains(run) or base_run(run) else config["train_seeds"][:1]
+
+
 def eval_seeds(run):
     """Table 1's runs: `seeds`; the ablation-only variants: `ablation_seeds`; deterministic methods: one seed."""
     seeds = config["seeds"] if run in TABLE1_RUNS else config["ablation_seeds"]
@@ -61,12 +67,13 @@ def eval_seeds(run):
 
 
 def evaluations():
-    """Every (run, steps, seed) the config asks to sample and evaluate."""
-    return [(r, s, seed) for r, spec in RUNS.items() for s in spec["config"]["steps"] for seed in eval_seeds(r)]
+    """Every (run, steps, training seed, sampling seed) the config asks to sample and evaluate."""
+    return [(r, s, t, seed) for r, spec in RUNS.items() for s in spec["config"]["steps"] for t in train_seeds(r)
+            for seed in eval_seeds(r)]
 
 
 def metric_files():
-    return [f"{RESULTS}/metrics/{r}/{s}/seed{seed}.json" for r, s, seed in evaluations()]
+    return [f"{RESULTS}/metrics/{r}/{s}/train{t}/seed{seed}.json" for r, s, t, seed in evaluations()]
 
 
 def per_image_file(record_json):
@@ -75,7 +82,7 @@ def per_image_file(record_json):
 
 
 def model_dirs():
-    return [model_dir(r) for r in RUNS if trains(r)]
+    return [model_dir(r, t) for r in RUNS if trains(r) for t in train_seeds(r)]
 
 
 def base_run(run):
@@ -83,43 +90,46 @@ def base_run(run):
     return _methods.base(RUNS[run]["method"])
 
 
-def base_dir(run):
-    return model_dir(base_run(run)) if base_run(run) else "-"
+def base_dir(run, tseed):
+    """The model of the run this run builds on, trained with the same training seed (CM-t distils LDM-SR-t)."""
+    return model_dir(base_run(run), tseed) if base_run(run) else "-"
 
 
 def train_inputs(w):
     inputs = {"train_set": f"{DATA}/train_set.pt", "vae": f"{MODELS}/autoencoder", "teacher": f"{MODELS}/teacher"}
     if base_run(w.run):
-        inputs["base"] = base_dir(w.run)
+        inputs["base"] = base_dir(w.run, w.tseed)
     return inputs
 
 
 def sample_inputs(w):
     inputs = {"pairs": f"{DATA}/pairs/test", "vae": f"{MODELS}/autoencoder", "teacher": f"{MODELS}/teacher"}
     if trains(w.run):
-        inputs["model"] = model_dir(w.run)
+        inputs["model"] = model_dir(w.run, w.tseed)
     if base_run(w.run):
-        inputs["base"] = base_dir(w.run)
+        inputs["base"] = base_dir(w.run, w.tseed)
     return inputs
 
 
-def model_dir(run):
+def model_dir(run, tseed):
     """The trained weights a run samples from ('-' for training-free methods)."""
-    return f"{MODELS}/{run}" if trains(run) else "-"
+    return f"{MODELS}/{run}/train{tseed}" if trains(run) else "-"
 
 
 wildcard_constraints:
     run="|".join(re.escape(r) for r in RUNS),
     steps=r"\d+",
+    tseed=r"\d+",
     seed=r"\d+",
     split="train|test",
 
 
 def sample_dir(run, steps):
-    """A run's samples at its first evaluation seed, or None when the config does not ask for that run/steps."""
+    """A run's samples at its first training and evaluation seed, or None when the config does not ask for that
+    run/steps."""
     if run not in RUNS or steps not in RUNS[run]["config"]["steps"]:
         return None
-    return f"{RESULTS}/samples/{run}/{steps}/seed{eval_seeds(run)[0]}"
+    return f"{RESULTS}/samples/{run}/{steps}/train{train_seeds(run)[0]}/seed{eval_seeds(run)[0]}"
 
 
 def fig6_dirs():

@@ -26,24 +26,24 @@ rule reference_features:
 
 rule evaluate:
     input:
-        samples=f"{RESULTS}/samples/{{run}}/{{steps}}/seed{{seed}}",
+        samples=f"{RESULTS}/samples/{{run}}/{{steps}}/train{{tseed}}/seed{{seed}}",
         pairs=f"{DATA}/pairs/test",
         ref=f"{RESULTS}/metrics/reference.npz",
         weights=metric_weights,
     output:
-        json=f"{RESULTS}/metrics/{{run}}/{{steps}}/seed{{seed}}.json",
-        per_image=f"{RESULTS}/metrics/{{run}}/{{steps}}/seed{{seed}}.npz",  # per-image values, bootstrap resamples
+        json=f"{RESULTS}/metrics/{{run}}/{{steps}}/train{{tseed}}/seed{{seed}}.json",
+        per_image=f"{RESULTS}/metrics/{{run}}/{{steps}}/train{{tseed}}/seed{{seed}}.npz",  # per-image values, bootstrap resamples
     params:
         cfg=cfg_json("seed", "threads", "evaluate"),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/evaluate_{{run}}_{{steps}}_seed{{seed}}.log",
+        f"{LOGS}/evaluate_{{run}}_{{steps}}_train{{tseed}}_seed{{seed}}.log",
     threads: config["threads"]
     resources:
         **cluster_resources("evaluate"),
     benchmark:
-        f"{BENCH}/evaluate_{{run}}_{{steps}}_seed{{seed}}.tsv"
+        f"{BENCH}/evaluate_{{run}}_{{steps}}_train{{tseed}}_seed{{seed}}.tsv"
     shell:
         "cddbench evaluate --config {params.cfg:q} --threads {threads} --samples {input.samples}"
         " --test-pairs {input.pairs} --reference {input.ref} --out {output.json} > {log} 2>&1"

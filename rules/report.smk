@@ -6,6 +6,7 @@
 rule table1:
     input:
         metrics=metric_files(),
+        per_image=[per_image_file(f) for f in metric_files()],
         models=model_dirs(),
         gates=f"{RESULTS}/quality_gates.json",
         notebook="workflow/notebooks/table1.ipynb",

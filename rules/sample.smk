@@ -1,25 +1,25 @@
-# Stage 5: one generic rule keyed by (run, steps, seed): PNGs of the test set + seconds per image.
+# Stage 5: one generic rule keyed by (run, steps, training seed, sampling seed): PNGs of the test set + seconds per image.
 
 
 rule sample:
     input:
         unpack(sample_inputs),
     output:
-        directory(f"{RESULTS}/samples/{{run}}/{{steps}}/seed{{seed}}"),
+        directory(f"{RESULTS}/samples/{{run}}/{{steps}}/train{{tseed}}/seed{{seed}}"),
     params:
         cfg=lambda w: run_cfg_json(w.run),
-        model=lambda w: model_dir(w.run),
-        base=lambda w: base_dir(w.run),
+        model=lambda w: model_dir(w.run, w.tseed),
+        base=lambda w: base_dir(w.run, w.tseed),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/sample_{{run}}_{{steps}}_seed{{seed}}.log",
+        f"{LOGS}/sample_{{run}}_{{steps}}_train{{tseed}}_seed{{seed}}.log",
     threads: config["threads"]
     resources:
         **cluster_resources("sample"),
     benchmark:
-        f"{BENCH}/sample_{{run}}_{{steps}}_seed{{seed}}.tsv"
+        f"{BENCH}/sample_{{run}}_{{steps}}_train{{tseed}}_seed{{seed}}.tsv"
     shell:
         "cddbench sample --config {params.cfg:q} --threads {threads} --run {wildcards.run}"
-        " --steps {wildcards.steps} --seed {wildcards.seed} --test-pairs {input.pairs} --vae {input.vae}"
+        " --steps {wildcards.steps} --train-seed {wildcards.tseed} --seed {wildcards.seed} --test-pairs {input.pairs} --vae {input.vae}"
         " --teacher {input.teacher} --model {params.model} --base {params.base} --out {output} > {log} 2>&1"

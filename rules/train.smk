@@ -28,22 +28,22 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        directory(f"{MODELS}/{{run}}"),
+        directory(f"{MODELS}/{{run}}/train{{tseed}}"),
     params:
         cfg=lambda w: run_cfg_json(w.run),
-        base=lambda w: base_dir(w.run),
-        checkpoints=lambda w: f"{CHECKPOINTS}/{w.run}",
+        base=lambda w: base_dir(w.run, w.tseed),
+        checkpoints=lambda w: f"{CHECKPOINTS}/{w.run}/train{w.tseed}",
     conda:
         CONDA_ENV
     log:
-        log=f"{LOGS}/train_{{run}}.log",
-        loss=f"{LOGS}/train_{{run}}.loss.csv",
+        log=f"{LOGS}/train_{{run}}_train{{tseed}}.log",
+        loss=f"{LOGS}/train_{{run}}_train{{tseed}}.loss.csv",
     threads: config["threads"]
     resources:
         **cluster_resources("train"),
     benchmark:
-        f"{BENCH}/train_{{run}}.tsv"
+        f"{BENCH}/train_{{run}}_train{{tseed}}.tsv"
     shell:
-        "cddbench train --config {params.cfg:q} --threads {threads} --run {wildcards.run}"
+        "cddbench train --config {params.cfg:q} --threads {threads} --run {wildcards.run} --train-seed {wildcards.tseed}"
         " --train-set {input.train_set} --vae {input.vae} --teacher {input.teacher} --base {params.base} --out {output} --log {log.loss}"
         " --checkpoints {params.checkpoints} > {log.log} 2>&1"

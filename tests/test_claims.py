@@ -51,7 +51,7 @@ def _cells(good: float, bad: float, noise: float, trend: float, ldm200: float, c
     ("overlap", _cells(good=1.98, bad=2.0, noise=0.3, trend=0.0, ldm200=1.97), claims.UNSURE),
 ])
 def test_every_claim_gets_the_verdict_its_numbers_give(case, cells, verdict):
-    table, comparisons = claims.evaluate(cells, seed=0)
+    table, comparisons = claims.evaluate(cells)
     assert list(table["claim"]) == [1, 2, 3, 4, 5, 6, 7]
     assert (table["verdict"] == verdict).all(), comparisons[["claim", "comparison", "verdict"]].to_string()
     # every comparison carries its difference, interval, level and minimum detectable difference
@@ -63,7 +63,7 @@ def test_every_claim_gets_the_verdict_its_numbers_give(case, cells, verdict):
 
 def test_a_claim_whose_runs_are_missing_is_not_tested_and_names_them():
     cells = _cells(good=1.0, bad=2.0, noise=0.01, trend=0.2, ldm200=0.9)
-    table, comparisons = claims.evaluate({c: r for c, r in cells.items() if c[0] != "cdd-init=random"}, seed=0)
+    table, comparisons = claims.evaluate({c: r for c, r in cells.items() if c[0] != "cdd-init=random"})
     table = table.set_index("claim")
     assert table.loc[3, "verdict"] == claims.UNTESTED and table.loc[1, "verdict"] == claims.HOLDS
     assert comparisons[comparisons["claim"] == 3]["reason"].str.contains("missing cdd-init=random at 1 steps").any()
@@ -82,16 +82,16 @@ def test_pairing_removes_the_shared_image_spread():
     cells = {("a", 4): cell(1.0, shared), ("b", 4): cell(1.1, shared)}
     own = 1.96 * np.std(cells[("a", 4)][0].resamples["fd_proxy"])
     assert own > 0.5  # the unpaired intervals overlap by far
-    est = paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "fd_proxy", 0.05, seed=0)
+    est = paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "fd_proxy", 0.05)
     assert est["estimate"] == pytest.approx(-0.1) and est["high"] < 0 and est["half_width"] < 0.02
     cells[("b", 4)] = cell(1.1, rng.normal(0, 0.5, N_BOOT))  # not the same images: nothing cancels
-    assert paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "fd_proxy", 0.05, seed=0)["high"] > 0
+    assert paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "fd_proxy", 0.05)["high"] > 0
 
 
 def test_a_stricter_level_widens_the_interval():
     cells = _cells(good=1.0, bad=2.0, noise=0.05, trend=0.2, ldm200=0.9)
     w = {("cdd", 4): 1, ("cm", 4): -1}
-    loose, strict = (paired.contrast(cells, w, "fd_proxy", a, seed=0)["half_width"] for a in (0.05, 0.005))
+    loose, strict = (paired.contrast(cells, w, "fd_proxy", a)["half_width"] for a in (0.05, 0.005))
     assert strict / loose == pytest.approx(2.807 / 1.960, rel=1e-3)  # z(0.9975) / z(0.975)
 
 
@@ -110,8 +110,8 @@ def test_records_without_resamples_are_an_error_naming_the_run(tmp_path):
     (tmp_path / "seed0.json").write_text(json.dumps(record))
     np.savez(tmp_path / "seed0.npz", fd_proxy=np.ones(5))
     cells = paired.load([str(tmp_path / "seed0.json")])
-    with pytest.raises(ValueError, match="cdd at 4 steps, seeds \\[0\\]: no bootstrap resamples of fd_proxy"):
-        paired.contrast(cells, {("cdd", 4): 1}, "fd_proxy", 0.05, seed=0)
+    with pytest.raises(ValueError, match=r"cdd at 4 steps, \(training, sampling\) seeds \[\(0, 0\)\]: no bootstrap resamples of fd_proxy"):
+        paired.contrast(cells, {("cdd", 4): 1}, "fd_proxy", 0.05)
 
 
 def test_real_metric_names_are_used_when_the_records_have_them():
@@ -120,7 +120,7 @@ def test_real_metric_names_are_used_when_the_records_have_them():
         for r in reps:
             for d in (r.values, r.resamples):
                 d["fid"], d["lpips"] = d.pop("fd_proxy"), d.pop("lpips_proxy")
-    table, comparisons = claims.evaluate(cells, seed=0)
+    table, comparisons = claims.evaluate(cells)
     assert (table["verdict"] == claims.HOLDS).all() and (comparisons["metric"] == "fid").any()
     assert not comparisons["metric"].str.contains("proxy").any()
 
@@ -140,6 +140,6 @@ def test_identical_runs_give_intervals_around_zero_with_the_stated_coverage():
                 reps.append(paired.Replicate(seed, {"m": float(x.mean())}, {"m": metrics.mean_resamples(x, 100, 0)}))
             return reps
 
-        est = paired.contrast({("a", 1): run(), ("b", 1): run()}, {("a", 1): 1, ("b", 1): -1}, "m", 0.05, seed=trial)
+        est = paired.contrast({("a", 1): run(), ("b", 1): run()}, {("a", 1): 1, ("b", 1): -1}, "m", 0.05)
         covered += est["low"] <= 0 <= est["high"]
     assert 180 <= covered <= 198, covered

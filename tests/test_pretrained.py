@@ -112,6 +112,7 @@ def test_a_prompt_without_a_pretrained_text_model_is_refused(repo):
 
     with open(f"{repo}/config.yaml") as f:
         cfg = yaml.safe_load(f)
+    cfg["teacher"]["pretrained"] = None  # the default ships a teacher; the check is about having none
     cfg["teacher"]["prompt"] = ""
     with pytest.raises(ValueError, match="teacher.prompt: a prompt needs teacher.pretrained"):
         config.validate(cfg)

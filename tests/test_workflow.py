@@ -30,7 +30,7 @@ def reduced_config(repo, methods=("bicubic", "ldm_sr", "cdd")):
     with open(f"{repo}/tests/smoke.yaml") as f:
         update_config(cfg, yaml.safe_load(f))
     cfg["methods"] = {k: cfg["methods"][k] for k in methods}
-    cfg["variants"], cfg["seeds"], cfg["ablation_seeds"] = {}, [0], [0]
+    cfg["variants"], cfg["train_seeds"], cfg["seeds"], cfg["ablation_seeds"] = {}, [0], [0], [0]
     return cfg
 
 

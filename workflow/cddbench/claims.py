@@ -121,19 +121,22 @@ CLAIMS = [
 ]
 
 
-def decide(comparison: Comparison, cells, alpha: float, seed: int) -> dict:
+def decide(comparison: Comparison, cells, alpha: float) -> dict:
     """One comparison's row: the contrast, its interval at level 1 - alpha and the verdict."""
     row = {"comparison": comparison.name, "metric": comparison.metric}
     missing = sorted({f"{r} at {s} steps" for r, s in comparison.weights if (r, s) not in cells})
     if missing:
         return {**row, "verdict": UNTESTED, "reason": f"missing {', '.join(missing)}"}
-    est = paired.contrast(cells, comparison.weights, comparison.metric, alpha, seed)
+    est = paired.contrast(cells, comparison.weights, comparison.metric, alpha)
     better, worse = (est["low"] > 0, est["high"] < 0) if comparison.higher_is_better else \
         (est["high"] < 0, est["low"] > 0)
     verdict = HOLDS if better else FAILS if worse else HOLDS if comparison.tie_holds else UNSURE
     return {**row, "difference": est["estimate"], "ci_low": est["low"], "ci_high": est["high"],
-            "level": est["level"], "min_detectable": est["half_width"], "n_resamples": est["n_resamples"],
-            "paired_seeds": est["paired_seeds"], "verdict": verdict, "reason": ""}
+            "level": est["level"], "min_detectable": est["half_width"], "df": est["df"],
+            "sd_images": est["sd_images"], "sd_replicates": est["sd_replicates"],
+            "replicate_level": est["replicate_level"], "paired_replicates": est["paired_replicates"],
+            "n_replicates": " ".join(f"{k}:{v}" for k, v in est["n_replicates"].items()),
+            "n_resamples": est["n_resamples"], "verdict": verdict, "reason": ""}
 
 
 def combine(verdicts: list[str]) -> str:
@@ -144,14 +147,14 @@ def combine(verdicts: list[str]) -> str:
     return HOLDS if all(v == HOLDS for v in verdicts) else UNSURE
 
 
-def evaluate(cells: dict[paired.Cell, list[paired.Replicate]], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate(cells: dict[paired.Cell, list[paired.Replicate]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(claims, comparisons): one row per claim with its verdict, one row per comparison with the numbers."""
     claims, rows = [], []
     for number, text, check in CLAIMS:
         parts = check(cells)
         comparisons = [p for p in parts if isinstance(p, Comparison)]
         alpha = FAMILY_ALPHA / max(len(comparisons), 1)
-        found = [decide(c, cells, alpha, seed) for c in comparisons]
+        found = [decide(c, cells, alpha) for c in comparisons]
         found += [{"comparison": p, "verdict": UNTESTED, "reason": p} for p in parts if isinstance(p, str)]
         rows += [{"claim": number, **r} for r in found]
         claims.append({"claim": number, "text": text, "verdict": combine([r["verdict"] for r in found]),

@@ -36,8 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = cmd("train", "run", "train-set", "vae", "teacher", "out", "log")
     train.add_argument("--base", default="-", help=base)
     train.add_argument("--checkpoints", default="", help=ckpt)
-    cmd("sample", "run", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out").add_argument(
-        "--base", default="-", help=base)
+    train_seed = "the training seed: model init, batch order and every training random stream (config train_seeds)"
+    train.add_argument("--train-seed", type=int, default=0, help=train_seed)
+    sample = cmd("sample", "run", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out")
+    sample.add_argument("--base", default="-", help=base)
+    sample.add_argument("--train-seed", type=int, default=0, help="the training seed of --model (recorded only)")
     cmd("reference", "test-pairs", "out", "floor")
     cmd("evaluate", "samples", "test-pairs", "reference", "out")
     cmd("validate-metrics", "test-pairs", "reference", "out", "figure")
@@ -79,7 +82,8 @@ def _context(args, cfg):
     base = getattr(args, "base", "-")
     return Context(cfg=cfg, train_set=getattr(args, "train_set", ""), vae_dir=args.vae,
                    teacher_dir=args.teacher, device=config_mod.device(cfg), run=run, mcfg=mcfg,
-                   base_dir="" if base == "-" else base, checkpoint_dir=getattr(args, "checkpoints", ""))
+                   base_dir="" if base == "-" else base, checkpoint_dir=getattr(args, "checkpoints", ""),
+                   train_seed=int(getattr(args, "train_seed", 0)))
 
 
 def _train_into(args, train):
@@ -175,7 +179,7 @@ def _dispatch(args, cfg):
     if c == "claims":
         from cddbench import claims, paired
 
-        table, comparisons = claims.evaluate(paired.load(args.metrics), cfg["seed"])
+        table, comparisons = claims.evaluate(paired.load(args.metrics))
         table.to_csv(args.out_csv, index=False)
         comparisons.to_csv(args.out_comparisons, index=False)
         with open(args.out_md, "w") as f:

@@ -47,9 +47,28 @@ def label(run: str, method: str) -> str:
     return display if run == method else f"{display} [{run[len(method) + 1:]}]"
 
 
-def summarize(records: pd.DataFrame, params: dict[str, dict]) -> pd.DataFrame:
-    """One row per (run, steps), in config order: mean and std over seeds of every metric, params, NFE and the
-    paper's values where the paper has that row."""
+def intervals(metric_files: list[str], alpha: float = 0.05) -> dict[tuple[str, int], dict[str, tuple[float, float]]]:
+    """{(run, steps): {metric: (low, high)}}: each cell's (1 - alpha) interval over test images and its training
+    and sampling replicates (``cddbench.paired``), for every metric whose records keep bootstrap resamples."""
+    from cddbench import paired
+
+    cells = paired.load(metric_files)
+    out = {}
+    for cell, reps in cells.items():
+        names = set.intersection(*(set(r.resamples) for r in reps))
+        out[cell] = {}
+        for m in sorted(names):
+            est = paired.contrast(cells, {cell: 1.0}, m, alpha)
+            out[cell][m] = (est["low"], est["high"])
+    return out
+
+
+def summarize(records: pd.DataFrame, params: dict[str, dict],
+              cell_intervals: dict[tuple[str, int], dict[str, tuple[float, float]]] | None = None) -> pd.DataFrame:
+    """One row per (run, steps), in config order: mean and std over its replicates (training x sampling seeds) of
+    every metric, params, NFE and the paper's values where the paper has that row. With ``cell_intervals``
+    (``intervals``), a metric's ``_ci_low`` / ``_ci_high`` are that interval; without, each record's bootstrap
+    interval over test images, averaged over replicates."""
     backends = set(records["metric_backend"])
     if len(backends) != 1:
         raise ValueError(f"records mix metric backends {sorted(backends)}; rerun the evaluation")
@@ -64,12 +83,15 @@ def summarize(records: pd.DataFrame, params: dict[str, dict]) -> pd.DataFrame:
                "steps": int(steps), "nfe": int(g["nfe"].iloc[0]), "status": "measured",
                "params_trained": p.get("params_trained", 0), "params_total": p.get("params_total", 0),
                "images_seen": p.get("images_seen", 0),
+               "n_train_seeds": g["train_seed"].nunique() if "train_seed" in g else 1,
                "n_seeds": g["seed"].nunique(), "n_images": int(g["n_images"].iloc[0])}
         for c in cols:
             row[f"{c}_mean"] = float(g[c].mean())
             row[f"{c}_std"] = float(g[c].std(ddof=1)) if len(g) > 1 else math.nan
             if f"{c}_ci_low" in g:  # the bootstrap interval over test images, averaged over seeds
                 row[f"{c}_ci_low"], row[f"{c}_ci_high"] = float(g[f"{c}_ci_low"].mean()), float(g[f"{c}_ci_high"].mean())
+            if cell_intervals and c in cell_intervals.get((run, int(steps)), {}):
+                row[f"{c}_ci_low"], row[f"{c}_ci_high"] = cell_intervals[(run, int(steps))][c]
         row["paper_fid"], row["paper_lpips"] = paper.get((run, int(steps)), (math.nan, math.nan))
         row["metric_backend"] = next(iter(backends))
         rows.append(row)
@@ -115,11 +137,12 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def read_params(model_dirs: list[str]) -> dict[str, dict]:
-    """``{run: info.json}`` of each trained run's model folder (named after the run)."""
+    """``{run: info.json}`` of each trained run's model folders (``<run>/train<seed>``: replicates of one run share
+    its sizes and budget)."""
     out = {}
     for folder in model_dirs:
         with open(os.path.join(folder, "info.json")) as f:
-            out[os.path.basename(os.path.normpath(folder))] = json.load(f)
+            out.setdefault(os.path.basename(os.path.dirname(os.path.normpath(folder))), json.load(f))
     return out
 
 
@@ -131,8 +154,9 @@ def table_notes(table: pd.DataFrame, gates: dict) -> str:
                 " — `fd_proxy`, `kd_proxy`, `lpips_proxy` use a seeded *random* AlexNet (the standard Inception / "
                 "AlexNet weights were not available); their values are not comparable to the paper's FID / LPIPS."),
              f"- Test images: {int(table['n_images'].iloc[0])}; cells are mean ± std over "
-             f"{int(table['n_seeds'].max())} sampling seed(s), FD and LPIPS also with their bootstrap 95% intervals over "
-             "test images [in brackets, averaged over seeds]. Seconds per image (measured on this machine) are in runs.csv.",
+             f"{int(table['n_train_seeds'].max())} training x {int(table['n_seeds'].max())} sampling seed(s), in "
+             "brackets the 95% interval over test images and training / sampling replicates (`cddbench.paired`). "
+             "Seconds per image (measured on this machine) are in runs.csv.",
              "- `paper FID` / `paper LPIPS`: the paper's Table 1 (real-world 4x SR at 512 px), for reference only."]
     run = table[table["status"] == "measured"]
     if "images_seen" in run:

@@ -64,7 +64,7 @@ def run(ctx: methods.Context, steps: int, seed: int, test_pairs: str, model_dir:
         seconds += time.perf_counter() - start
         for j, im in enumerate(data.to_uint8(hr)):
             Image.fromarray(im).save(os.path.join(tmp, f"{i + j:05d}.png"))
-    record = {"run": ctx.run, "method": method, "steps": steps, "seed": seed, "nfe": module.nfe(steps), "n_images": len(ids),
+    record = {"run": ctx.run, "method": method, "steps": steps, "train_seed": ctx.train_seed, "seed": seed, "nfe": module.nfe(steps), "n_images": len(ids),
               "seconds_per_image": seconds / len(ids), "batch_size": batch_size, "device": ctx.device,
               "precision": ctx.cfg.get("precision", "fp32"), "threads": torch.get_num_threads()}
     with open(os.path.join(tmp, "timing.json"), "w") as f:

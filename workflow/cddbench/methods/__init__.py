@@ -45,6 +45,7 @@ class Context:
     mcfg: dict | None = None  # the run's resolved ``methods`` entry (variants applied)
     base_dir: str = ""        # the model folder of the run this method builds on (``base`` in METHODS)
     checkpoint_dir: str = ""  # where training checkpoints go ("": none); kept until the job has finished
+    train_seed: int = 0       # seeds model init, batch order and every training random stream (config train_seeds)
 
 
 def get(name: str):

@@ -105,7 +105,7 @@ def build(ts, m: dict) -> models.AdaptedUNet:
 
 
 def train(ctx, out_dir: str, log_csv: str) -> dict:
-    m, seed = ctx.mcfg, ctx.cfg["seed"]
+    m, seed = ctx.mcfg, ctx.train_seed
     torch.manual_seed(seed)
     ts = load_training_set(ctx)
     online = build(ts, m).to(ctx.device)

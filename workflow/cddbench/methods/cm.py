@@ -45,7 +45,7 @@ def loss(online, target, teacher, sched, x, cond, m: dict, g: torch.Generator) -
 
 
 def train(ctx, out_dir: str, log_csv: str) -> dict:
-    m, seed = ctx.mcfg, ctx.cfg["seed"]
+    m, seed = ctx.mcfg, ctx.train_seed
     torch.manual_seed(seed)
     ts = load_training_set(ctx)
     teacher = models.load_unet(os.path.join(ctx.base_dir, "unet")).requires_grad_(False).to(ctx.device)

@@ -123,7 +123,7 @@ def generator_loss(fake, disc, perceptual, hr, w: dict, adversarial: bool) -> di
 
 
 def train(ctx, out_dir: str, log_csv: str) -> dict:
-    m, seed = ctx.mcfg, ctx.cfg["seed"]
+    m, seed = ctx.mcfg, ctx.train_seed
     torch.manual_seed(seed)
     lr, hr = (x.to(ctx.device) for x in load_pixels(ctx.train_set))
     gen, disc = (net.to(ctx.device) for net in build(m))

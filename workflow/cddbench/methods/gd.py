@@ -60,7 +60,7 @@ def halving_loss(student, teacher, sched, x, student_steps: int, g: torch.Genera
 
 
 def train(ctx, out_dir: str, log_csv: str) -> dict:
-    m, seed = ctx.mcfg, ctx.cfg["seed"]
+    m, seed = ctx.mcfg, ctx.train_seed
     (steps,) = m["steps"]
     torch.manual_seed(seed)
     ts = load_training_set(ctx)

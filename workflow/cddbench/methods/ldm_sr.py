@@ -22,12 +22,12 @@ def nfe(steps: int) -> int:
 
 
 def train(ctx, out_dir: str, log_csv: str) -> dict:
-    torch.manual_seed(ctx.cfg["seed"])
+    torch.manual_seed(ctx.train_seed)
     ts = load_training_set(ctx)
     online = models.add_condition_channels(ts.teacher, ts.cond.shape[1]).requires_grad_(True)
-    g = torch.Generator().manual_seed(ctx.cfg["seed"] + 3)
+    g = torch.Generator().manual_seed(ctx.train_seed + 3)
     unet = fit(online, lambda idx, step: pretrain.diffusion_loss(online, ts.scheduler, ts.x0[idx], ts.cond[idx], g),
-               ctx.mcfg["train"], len(ts.x0), ctx.cfg["seed"], log_csv, ctx.run, precision=ctx.cfg["precision"],
+               ctx.mcfg["train"], len(ts.x0), ctx.train_seed, log_csv, ctx.run, precision=ctx.cfg["precision"],
                checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, g=g))
     models.save_model(unet, os.path.join(out_dir, "unet"))
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
