@@ -71,6 +71,8 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     assert (runs["metric_backend"] == "proxy").all() and "fid_mean" not in runs
     seeded = runs[~runs["method"].isin(["bicubic", "esrgan"])]  # seeds for Table 1, ablation_seeds ([0]) for the rest
     assert seeded["n_seeds"].eq(seeded["run"].isin(ablations).map({True: 1, False: 2})).all()
+    # train_seeds ([0, 1]) for every run with a trained model (DPM-Solver: LDM-SR's), one for bicubic
+    assert runs["n_train_seeds"].eq(runs["run"].ne("bicubic").map({True: 2, False: 1})).all()
     params = runs.drop_duplicates("run").set_index("run")  # Ours* trains the encoder only
     assert 0 < params.loc["cdd-regime=adapter", "params_trained"] < params.loc["cdd", "params_trained"]
     assert params.loc["cdd-regime=adapter", "params_total"] == params.loc["cdd", "params_total"]
@@ -78,7 +80,8 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     assert params.loc["dpm_solver", "params_total"] == params.loc["ldm_sr", "params_total"]
     assert params.loc["cm", "images_seen"] == params.loc["ldm_sr", "images_seen"] + 4 * 16
     for f in ("unet/diffusion_pytorch_model.safetensors", "controlnet/diffusion_pytorch_model.safetensors"):
-        assert os.path.isfile(os.path.join(wd, "results", "models", "cdd", f)), f
+        for t in (0, 1):
+            assert os.path.isfile(os.path.join(wd, "results", "models", "cdd", f"train{t}", f)), (t, f)
     # the figure notebooks ran under papermill and drew every figure
     for png in ("teacher_samples.png", "degradations.png", "fig5_ablations.png", "fig3_distance.png",
                 "fig3_distance_grid.png", "fig6_qualitative.png", "pareto.png"):

@@ -1,0 +1,151 @@
+"""Training and sampling replicates: each seed changes what it names and nothing else, and the paired interval
+(cddbench.paired) counts a systematic difference between training runs, with the coverage it states."""
+import os
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from cddbench import metrics, paired
+from cddbench.methods import Context
+
+TINY = {"steps": 3, "batch_size": 4, "lr": 1e-3, "ema_decay": 0.0, "log_every": 1}
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory, repo, ts):
+    """The tiny teacher, autoencoder and encoded training set on disk, and the default config cut to 3 steps."""
+    from cddbench import models
+    from cddbench.methods.common import _to_byte
+
+    root = tmp_path_factory.mktemp("replicates")
+    ts.vae.save_pretrained(root / "vae")
+    models.save_model(ts.teacher, str(root / "teacher" / "unet"))
+    ts.scheduler.save_pretrained(root / "teacher" / "scheduler")
+    lr = torch.nn.functional.interpolate(ts.hr, scale_factor=0.25, mode="bicubic").clamp(-1, 1)
+    torch.save({"lr": _to_byte(lr), "hr": _to_byte(ts.hr), "x0": ts.x0}, root / "train_set.pt")
+    with open(f"{repo}/config.yaml") as f:
+        cfg = yaml.safe_load(f)
+    for name in ("ldm_sr", "cdd", "cm"):
+        cfg["methods"][name]["train"] = TINY
+    cfg["methods"]["gd"].update(rounds=1, train=TINY, finetune=TINY)
+    cfg["methods"]["esrgan"].update(generator={"channels": 8, "blocks": 1, "growth": 4},
+                                    discriminator={"channels": 8}, warmup_steps=1, train=TINY)
+    return root, cfg
+
+
+def _train(job, method, train_seed, seed=0, base=""):
+    from cddbench import methods
+
+    root, cfg = job
+    out = root / f"{method}-t{train_seed}-s{seed}"
+    ctx = Context(cfg={**cfg, "seed": seed}, train_set=str(root / "train_set.pt"), vae_dir=str(root / "vae"),
+                  teacher_dir=str(root / "teacher"), run=method, mcfg=cfg["methods"][method], base_dir=base,
+                  train_seed=train_seed)
+    methods.get(method).train(ctx, str(out), str(out) + ".csv")
+    return out
+
+
+def _weights(folder):
+    """Every tensor a model folder holds (safetensors, or ESRGAN's generator.pt), by file and name."""
+    from safetensors.torch import load_file
+
+    out = {}
+    for d, _, files in os.walk(folder):
+        for f in files:
+            path = os.path.join(d, f)
+            if f.endswith((".safetensors", ".pt")):
+                tensors = load_file(path) if f.endswith(".safetensors") else torch.load(path, weights_only=True)
+                out.update({(os.path.relpath(path, folder), k): v for k, v in tensors.items()})
+    return out
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("method", ["ldm_sr", "cdd", "gd", "cm", "esrgan"])
+def test_the_training_seed_changes_the_model_and_the_master_seed_does_not(job, method):
+    base = str(_train(job, "ldm_sr", 0)) if method == "cm" else ""
+    ref = _weights(_train(job, method, 0, base=base))
+    assert ref
+    assert _same(_weights(_train(job, method, 0, seed=7, base=base)), ref)  # data seed: not a training stream
+    assert not _same(_weights(_train(job, method, 1, base=base)), ref)
+
+
+def test_the_sampling_seed_changes_the_noise_and_the_training_seed_does_not(job, tmp_path):
+    """sample.run on one model: the training seed is a label of the record, the sampling seed draws the noise."""
+    import datasets
+    from PIL import Image
+
+    from cddbench import sample
+
+    root, cfg = job
+    rng = np.random.default_rng(0)
+    pairs = datasets.Dataset.from_dict({
+        "id": [f"img{i}" for i in range(3)],
+        "lr": [Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)) for _ in range(3)],
+        "hr": [Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)) for _ in range(3)]})
+    pairs.save_to_disk(str(tmp_path / "pairs"))
+    model = _train(job, "ldm_sr", 0)
+    folders = {}
+    for train_seed, seed in ((0, 0), (1, 0), (0, 1)):
+        ctx = Context(cfg=cfg, train_set="", vae_dir=str(root / "vae"), teacher_dir=str(root / "teacher"),
+                      run="ldm_sr", mcfg=cfg["methods"]["ldm_sr"], train_seed=train_seed)
+        out = tmp_path / f"t{train_seed}-s{seed}"
+        record = sample.run(ctx, 2, seed, str(tmp_path / "pairs"), str(model), str(out), 2)
+        assert (record["train_seed"], record["seed"]) == (train_seed, seed)
+        folders[train_seed, seed] = sample.read_folder(str(out))
+    assert np.array_equal(folders[0, 0], folders[1, 0])
+    assert not np.array_equal(folders[0, 0], folders[0, 1])
+
+
+def _replicates(rng, images, shift, noise, train_seeds=(0, 1, 2), seeds=(0,), n_boot=100):
+    """One run's records: per test image ``images`` + a systematic ``shift`` per training seed (normal, sd
+    ``shift``) + per-image sampling ``noise``; resample b holds the same images in every record."""
+    reps = []
+    for t in train_seeds:
+        offset = rng.normal(0, shift)
+        for s in seeds:
+            x = images + offset + rng.normal(0, noise, len(images))
+            reps.append(paired.Replicate(s, {"m": float(x.mean())}, {"m": metrics.mean_resamples(x, n_boot, 0)}, t))
+    return reps
+
+
+def test_a_systematic_spread_between_training_runs_widens_the_interval():
+    """Two methods 0.05 apart whose training runs scatter by 0.1 each: the images alone would decide (a tight
+    interval), the training replicates say that three runs each cannot tell them apart."""
+    rng = np.random.default_rng(5)
+    images = rng.normal(0, 1, 400)
+    quiet = {("a", 4): _replicates(rng, images, 0.0, 0.05), ("b", 4): _replicates(rng, images + 0.05, 0.0, 0.05)}
+    noisy = {("a", 4): _replicates(rng, images, 0.1, 0.05), ("b", 4): _replicates(rng, images + 0.05, 0.1, 0.05)}
+    w = {("a", 4): 1, ("b", 4): -1}
+    q, n = (paired.contrast(c, w, "m", 0.05) for c in (quiet, noisy))
+    assert q["high"] < 0 and q["replicate_level"] == "train_seed" and q["sd_replicates"] < 0.01
+    assert n["half_width"] > 3 * q["half_width"] and n["low"] < 0 < n["high"]
+    assert n["sd_replicates"] > n["sd_images"] and n["df"] < 10  # few training runs: a t quantile, not z
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.05])
+def test_identical_methods_with_training_replicates_cover_zero_at_the_stated_level(shift):
+    """200 simulated pairs of identical methods, three training runs each with a systematic shift, two sampling
+    seeds each: the 95% interval of their difference covers 0 in 90-99% of them."""
+    rng = np.random.default_rng(6)
+    covered = 0
+    for trial in range(200):
+        images = rng.normal(0, 1, 300)
+        cells = {(r, 1): _replicates(rng, images, shift, 0.3, seeds=(0, 1)) for r in "ab"}
+        est = paired.contrast(cells, {("a", 1): 1, ("b", 1): -1}, "m", 0.05)
+        covered += est["low"] <= 0 <= est["high"]
+    assert 180 <= covered <= 198, covered
+
+
+def test_runs_with_other_training_seeds_are_not_paired_by_seed():
+    rng = np.random.default_rng(7)
+    images = rng.normal(0, 1, 200)
+    cells = {("a", 4): _replicates(rng, images, 0.1, 0.05, train_seeds=(0, 1)),
+             ("b", 4): _replicates(rng, images, 0.1, 0.05, train_seeds=(2, 3, 4))}
+    est = paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "m", 0.05)
+    assert not est["paired_replicates"] and est["n_replicates"] == {"a@4": 2, "b@4": 3}
+    assert 1 <= est["df"] < 10
