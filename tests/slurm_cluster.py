@@ -1,6 +1,6 @@
 """A real single-node SLURM cluster (Debian's slurmctld + slurmd + munge) on loopback, all state in one folder.
 
-Used by test_slurm.py. Facts behind each setting: ../shared/SLURM.md. ``why_not()`` says why this machine cannot run
+Used by test_slurm.py (docs/testing.md); each setting's reason is in a comment beside it. ``why_not()`` says why this machine cannot run
 it (the test is then skipped with that reason); ``Cluster`` installs the packages when missing, starts the three
 daemons as child processes and stops exactly those PIDs.
 """

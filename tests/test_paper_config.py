@@ -16,7 +16,7 @@ def test_paper_config_is_valid_and_the_papers_setting(repo):
     assert cfg["teacher"]["pretrained"] and cfg["evaluate"]["metric_backend"] == "standard"
     assert cfg["methods"]["ldm_sr"]["steps"] == [4, 200] and 4 in cfg["methods"]["cdd"]["steps"]
     cdd = cfg["methods"]["cdd"]
-    assert (cdd["distill_steps"], cdd["guidance"]["weight"], cdd["target_ema"]) == (50, 1.0, 0.999)  # METHOD.md
+    assert (cdd["distill_steps"], cdd["guidance"]["weight"], cdd["target_ema"]) == (50, 1.0, 0.999)  # the paper / authors' code
     assert cfg["cluster"]["gres"].startswith("gpu") and cfg["precision"] == "bf16"
 
 

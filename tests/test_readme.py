@@ -30,9 +30,9 @@ def test_readme_cdd_snippet_matches_the_pipeline_sampler(repo, tmp_path, monkeyp
     vae = AutoencoderKL(block_out_channels=(8, 8, 8), down_block_types=("DownEncoderBlock2D",) * 3,
                         up_block_types=("UpDecoderBlock2D",) * 3, latent_channels=4, norm_num_groups=8,
                         layers_per_block=1)
-    adapted.save(str(tmp_path / "results/models/cdd"))
+    adapted.save(str(tmp_path / "results/models/cdd/train0"))
     DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, prediction_type="v_prediction",
-                  clip_sample=False).save_pretrained(str(tmp_path / "results/models/cdd/scheduler"))
+                  clip_sample=False).save_pretrained(str(tmp_path / "results/models/cdd/train0/scheduler"))
     vae.save_pretrained(str(tmp_path / "results/models/autoencoder"))
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(1)
@@ -42,6 +42,6 @@ def test_readme_cdd_snippet_matches_the_pipeline_sampler(repo, tmp_path, monkeyp
     lr, noise = torch.rand(4, 3, 8, 8) * 2 - 1, torch.randn(4, 4, 8, 8)
     mcfg = yaml.safe_load(open(f"{repo}/config.yaml"))["methods"]["cdd"]
     ctx = Context(cfg={}, train_set="", vae_dir="results/models/autoencoder", teacher_dir="", mcfg=mcfg)
-    expected = cdd.load(ctx, "results/models/cdd")(lr, 4, noise)
+    expected = cdd.load(ctx, "results/models/cdd/train0")(lr, 4, noise)
     assert scope["hr"].shape == (4, 3, 32, 32)
     torch.testing.assert_close(scope["hr"], expected, rtol=1e-4, atol=1e-4)

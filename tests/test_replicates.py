@@ -149,3 +149,14 @@ def test_runs_with_other_training_seeds_are_not_paired_by_seed():
     est = paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "m", 0.05)
     assert not est["paired_replicates"] and est["n_replicates"] == {"a@4": 2, "b@4": 3}
     assert 1 <= est["df"] < 10
+
+
+def test_spread_separates_images_sampling_and_training():
+    rng = np.random.default_rng(8)
+    images = rng.normal(0, 1, 1000)
+    reps = _replicates(rng, images, 0.5, 0.2, train_seeds=range(8), seeds=(0, 1, 2))
+    s = paired.spread(reps, "m")
+    assert (s["n_train_seeds"], s["n_seeds"]) == (8, 3)
+    assert 0.25 < s["training_seeds"] < 1.0  # sd 0.5 per training run
+    assert s["sampling_seeds"] == pytest.approx(0.2 / np.sqrt(1000), rel=0.5)  # per-image noise, averaged
+    assert s["images"] == pytest.approx(1 / np.sqrt(1000), rel=0.3)  # the image population's sd / sqrt(n)

@@ -144,13 +144,13 @@ def test_snakemake_rerun_incomplete_resumes_a_killed_training_job(repo, tmp_path
         dirs[name] = _workdir(repo, str(tmp_path / name))
         with open(os.path.join(dirs[name], "config.yaml"), "w") as f:
             yaml.safe_dump(cfg, f)
-    target = ["--cores", "2", "results/models/cdd"]
+    target = ["--cores", "2", "results/models/cdd/train0"]
     ref = subprocess.run(SNAKEMAKE + target, cwd=dirs["reference"], capture_output=True, text=True, timeout=900, env=ENV)
     assert ref.returncode == 0, ref.stderr[-3000:]
 
     job = subprocess.Popen(SNAKEMAKE + target, cwd=dirs["killed"], env=ENV, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt = os.path.join(dirs["killed"], "results", "checkpoints", "cdd", "train.pt")
+    ckpt = os.path.join(dirs["killed"], "results", "checkpoints", "cdd", "train0", "train.pt")
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and job.poll() is None:
         if os.path.isfile(ckpt) and torch.load(ckpt, weights_only=True)["step"] >= 30:
@@ -158,15 +158,15 @@ def test_snakemake_rerun_incomplete_resumes_a_killed_training_job(repo, tmp_path
         time.sleep(0.05)
     os.killpg(job.pid, signal.SIGKILL)  # Snakemake and its job, as a lost node or a Ctrl-\\ would
     job.wait()
-    assert not os.path.exists(os.path.join(dirs["killed"], "results", "models", "cdd"))
+    assert not os.path.exists(os.path.join(dirs["killed"], "results", "models", "cdd", "train0"))
 
     unlock = subprocess.run(SNAKEMAKE + ["--unlock"], cwd=dirs["killed"], capture_output=True, text=True, env=ENV)
     assert unlock.returncode == 0, unlock.stderr[-2000:]  # a SIGKILLed Snakemake leaves its lock behind
     again = subprocess.run(SNAKEMAKE + target + ["--rerun-incomplete"], cwd=dirs["killed"], capture_output=True,
                            text=True, timeout=900, env=ENV)
     assert again.returncode == 0, again.stderr[-3000:]
-    log = open(os.path.join(dirs["killed"], "results", "logs", "train_cdd.log")).read()
+    log = open(os.path.join(dirs["killed"], "results", "logs", "train_cdd_train0.log")).read()
     assert "resumed from the checkpoint at step" in log
-    models = {name: _weights(os.path.join(d, "results", "models", "cdd")) for name, d in dirs.items()}
+    models = {name: _weights(os.path.join(d, "results", "models", "cdd", "train0")) for name, d in dirs.items()}
     assert models["killed"] == models["reference"] != {}
     assert not os.path.exists(ckpt)  # gone once the job's output was written

@@ -16,7 +16,7 @@ import slurm_cluster
 from test_workflow import ENV, SNAKEMAKE, _workdir, reduced_config
 
 CANNOT = slurm_cluster.why_not()
-TIMEOUT_S = 1200  # hard limit: SIGKILL, since a lost job can make Snakemake ignore SIGTERM (SLURM.md)
+TIMEOUT_S = 1200  # hard limit: SIGKILL, since a lost job can make Snakemake ignore SIGTERM 
 FAILS_ONCE = "reference"  # the cddbench subcommand whose first call fails (rule reference_features)
 
 

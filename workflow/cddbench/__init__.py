@@ -1,4 +1,4 @@
-"""cddbench: the package the Snakemake rules run (see DESIGN.md for the import graph)."""
+"""cddbench: the package the Snakemake rules run (README: the rule → function map)."""
 from cddbench import _torchvision_shim
 
 _torchvision_shim.install()

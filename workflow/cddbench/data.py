@@ -38,7 +38,7 @@ def _package_dir(module: str) -> Path:
 
 
 def builtin_sources() -> list[SourceImage]:
-    """Photographs shipped in scikit-image, scikit-learn and matplotlib wheels (see DESIGN.md).
+    """Photographs shipped in scikit-image, scikit-learn and matplotlib wheels (no download needed).
 
     Synthetic or binary images (text, logos, phantoms, checkerboards) are left out on purpose:
     the benchmark is about natural-image statistics.

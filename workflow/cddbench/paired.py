@@ -125,3 +125,18 @@ def contrast(cells: dict[Cell, list[Replicate]], weights: dict[Cell, float], met
             "level": 1 - alpha, "df": df, "sd_images": math.sqrt(v_images), "sd_replicates": math.sqrt(v_reps),
             "replicate_level": level, "n_resamples": next(iter(n_boot)), "paired_replicates": len(unit_sets) <= 1,
             "n_replicates": {f"{c[0]}@{c[1]}": len(units[c]) for c in weights}}
+
+
+def spread(reps: list[Replicate], metric: str) -> dict:
+    """Where one cell's uncertainty comes from: the standard deviation of its metric over bootstrap resamples of the
+    test images (replicates averaged), between sampling seeds within a training seed (averaged over training seeds),
+    and between training seeds (of their sampling-seed means). nan where there is only one of a kind."""
+    by_train: dict[int, list[Replicate]] = {}
+    for r in reps:
+        by_train.setdefault(r.train_seed, []).append(r)
+    within = [np.std([r.values[metric] for r in g], ddof=1) for g in by_train.values() if len(g) > 1]
+    means = [np.mean([r.values[metric] for r in g]) for g in by_train.values()]
+    return {"images": float(np.std(np.mean([r.resamples[metric] for r in reps], axis=0), ddof=1)),
+            "sampling_seeds": float(np.mean(within)) if within else math.nan,
+            "training_seeds": float(np.std(means, ddof=1)) if len(means) > 1 else math.nan,
+            "n_train_seeds": len(by_train), "n_seeds": len({r.seed for r in reps})}

@@ -9,7 +9,7 @@ import pandas as pd
 
 from cddbench import methods
 
-# The paper's Table 1 (real-world 4x SR, METHOD.md) in its row order: (run, steps, (FID, LPIPS)).
+# The paper's Table 1 (real-world 4x SR) in its row order: (run, steps, (FID, LPIPS)).
 # Bicubic is not in the paper: the training-free reference every learned method must beat.
 TABLE1 = [
     ("bicubic", 0, None), ("esrgan", 1, (37.64, 0.3112)), ("stablesr", 200, (24.44, 0.3114)),

@@ -1,4 +1,4 @@
-"""CDD: Conditional Diffusion Distillation (paper Algorithm 1; equations restored in ../shared/METHOD.md).
+"""CDD: Conditional Diffusion Distillation (paper Algorithm 1; the equations and the authors' deviations: docs/method.md).
 
 The pretrained unconditional teacher is adapted into a conditional model (``models.AdaptedUNet``: a ControlNet-
 style encoder fed the LR) and, in one stage, distilled into a few-step sampler by

@@ -6,7 +6,7 @@ First ``warmup_steps`` of L1 only (Real-ESRNet), then all three losses (weights 
 1 / 1 / 0.1). The perceptual loss runs on the LPIPS network under the metrics' weight policy (standard AlexNet
 when present, else the labelled random proxy), so this row's LPIPS is not independent of its training.
 Both networks are written here: neither torch, diffusers nor the other chosen packages ship them (BasicSR does,
-but it pins torchvision, which cannot be imported in this environment: ../shared/DESIGN.md).
+but it pins a torchvision that cannot be imported beside the CPU torch build this project pins).
 """
 from __future__ import annotations
 
