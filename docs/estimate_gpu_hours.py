@@ -90,6 +90,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     patches = 800 * cfg["data"]["max_patches_per_source"]  # DIV2K train: 800 images at the patch cap
     rows = [("encode_train", "-", n["E"], "E per training patch", hours(n["E"] * patches))]
+    replicates = len(cfg["train_seeds"])  # every trained run is trained once per training seed
     for run, spec in config_mod.runs(cfg).items():
         method, m = spec["method"], spec["config"]
         if method in ("ldm_sr", "cm", "cdd", "esrgan"):
@@ -100,19 +101,19 @@ def main() -> None:
                 total = 3 * n["G"] * warm + cost * (seen - warm)
             else:
                 total = cost * seen
-            rows.append(("train", run, cost, formula, hours(total)))
+            rows.append(("train", run, cost, f"{formula} (x {replicates} training seeds)", hours(total * replicates)))
         elif method == "gd":
             per_round, fine = 5 * n["U"], 3 * n["U"]
             total = per_round * images(m["train"]) * m["rounds"] + fine * images(m["finetune"])
-            rows.append(("train", run, per_round, "5U per halving image (3U student + 2U teacher), 3U fine-tune",
-                         hours(total)))
+            rows.append(("train", run, per_round, "5U per halving image (3U student + 2U teacher), 3U fine-tune "
+                         f"(x {replicates} training seeds)", hours(total * replicates)))
     sample_total = 0.0
     for run, spec in config_mod.runs(cfg).items():
         method = spec["method"]
         if method in ("bicubic", "esrgan"):
             continue
         per_step = n["U"] + (n["C"] if method == "cdd" else 0.0)
-        seeds = len(cfg["seeds"] if run in TABLE1_RUNS else cfg["ablation_seeds"])
+        seeds = len(cfg["seeds"] if run in TABLE1_RUNS else cfg["ablation_seeds"]) * replicates
         for steps in spec["config"]["steps"]:
             sample_total += (steps * per_step + n["D"]) * args.test_images * seeds
     rows.append(("sample", "all runs, steps and seeds", None, "steps x (U [+C]) + D per test image",

@@ -27,7 +27,8 @@ def test_paper_config_plans_the_whole_dag_through_the_slurm_profile_offline(repo
     assert out.returncode == 0, log[-3000:]
     runs = config.runs(config.load(f"{repo}/configs/paper.yaml"))
     jobs = _job_stats(log)
-    assert jobs["train"] == sum(1 for spec in runs.values() if methods.trains(spec["method"])) == 13
+    trained = sum(1 for spec in runs.values() if methods.trains(spec["method"]))
+    assert trained == 13 and jobs["train"] == trained * len(config.load(f"{repo}/configs/paper.yaml")["train_seeds"])
     assert jobs["download_metric_weights"] == 1 and jobs["table1"] == 1 and jobs["sample"] == jobs["evaluate"] > 60
     # training and sampling jobs ask SLURM for the config's GPU; metrics and notebooks do not
     blocks = re.split(r"\n(?=\[.*\]\nrule )", log)

@@ -44,7 +44,7 @@ def test_lint_reports_no_errors(repo):
 def test_smoke_dag_end_to_end(repo, tmp_path):
     wd = _workdir(repo, str(tmp_path))
     cmd = SNAKEMAKE + ["--cores", "2", "--configfile", "smoke.yaml"]  # the default target: table, gates, figures
-    out = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, timeout=1200, env=ENV)
+    out = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, timeout=2400, env=ENV)
     assert out.returncode == 0, out.stderr[-5000:]
 
     table = pd.read_csv(os.path.join(wd, "results", "table1.csv"))
