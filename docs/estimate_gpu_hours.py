@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cddbench import config as config_mod
 from cddbench.methods import esrgan
-from cddbench.report import TABLE1_RUNS
+from cddbench.paper import TABLE1_RUNS
 
 
 def forward_flops(fn) -> float:

@@ -7,9 +7,8 @@ from snakemake.logging import logger
 
 from cddbench import config as _config
 from cddbench import methods as _methods
-from cddbench import figures as _figures
 from cddbench import pretrain as _pretrain
-from cddbench.report import TABLE1_RUNS
+from cddbench import paper as _paper
 
 RESULTS = "results"
 DATA = f"{RESULTS}/data"
@@ -31,6 +30,9 @@ def cfg_json(*keys):
 RUNS = _config.runs(_config.validate(config))  # {run name: {"method", "config"}}: the methods entries plus their variants
 # validate() refuses a shipped teacher trained on other photos than this config's training split; say what was checked
 logger.info(_pretrain.check_training_data(config))
+# runs the paper's outputs read that this config lacks (e.g. `guidance.weight: [0]` names its run "...=0", not "...=0.0")
+for _run, _uses in _paper.missing(RUNS).items():
+    logger.warning(f"config: no run {_run!r}; {', '.join(_uses)} will show it as not run / not tested")
 
 
 def pretrained_teacher_dir():
@@ -62,7 +64,7 @@ def train_seeds(run):
 
 def eval_seeds(run):
     """Table 1's runs: `seeds`; the ablation-only variants: `ablation_seeds`; deterministic methods: one seed."""
-    seeds = config["seeds"] if run in TABLE1_RUNS else config["ablation_seeds"]
+    seeds = config["seeds"] if run in _paper.TABLE1_RUNS else config["ablation_seeds"]
     return seeds if _methods.seeded(RUNS[run]["method"]) else seeds[:1]
 
 
@@ -133,12 +135,12 @@ def sample_dir(run, steps):
 
 
 def fig6_dirs():
-    return {label: sample_dir(run, steps) for label, run, steps in _figures.FIG6_COLUMNS}
+    return {label: sample_dir(run, steps) for label, run, steps in _paper.FIG6_COLUMNS}
 
 
 def fig3_dirs():
     return {label: {s: sample_dir(run, s) for s in RUNS[run]["config"]["steps"]}
-            for title, runs in _figures.FIG3_PANELS for label, run in runs.items() if run in RUNS}
+            for title, runs in _paper.FIG3_PANELS for label, run in runs.items() if run in RUNS}
 
 
 def figure_samples(w):

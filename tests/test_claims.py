@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from cddbench import claims, metrics, paired
+from cddbench import claims, metrics, paired, paper
 
 STEPS = [1, 2, 4, 8]
 FAMILY = ["cdd-init=random", "cdd-time_sampling=per_sample", "cdd-guidance.weight=0.0",
@@ -39,7 +39,7 @@ def _cells(good: float, bad: float, noise: float, trend: float, ldm200: float, c
         for run in FAMILY:
             add(run, s, bad, sat=0.4 + (trend if "weight" in run else drift if "lpips" in run else 0),
                 sharp=0.5 - drift if "pixel" in run else 0.5)
-    for run in claims.BASELINES_4:
+    for run in paper.BASELINES_4:
         add(run, 4, bad)
     add("ldm_sr", 200, ldm200)
     return cells

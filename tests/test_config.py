@@ -135,10 +135,10 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 
 def test_each_default_ablation_differs_from_the_default_cdd_run_in_exactly_its_key(default):
-    from cddbench import figures
+    from cddbench import paper
 
     runs = config.runs(config.validate(default))
-    ablations = {run for _, panel in figures.FIG5_PANELS + figures.FIG3_PANELS for run in panel.values()} - {"cdd"}
+    ablations = {run for _, panel in paper.FIG5_PANELS + paper.FIG3_PANELS for run in panel.values()} - {"cdd"}
     assert len(ablations) == 7 and ablations <= set(runs)  # every Fig. 3 / Fig. 5 variant is in the default config
     for name, run in runs.items():
         if not run["changed"]:
@@ -177,3 +177,19 @@ def test_standard_metrics_without_their_weights_stop_the_dag_before_any_job(repo
     planned = subprocess.run(plan, cwd=repo, capture_output=True, text=True, timeout=300)
     assert planned.returncode == 0, planned.stderr[-2000:]  # a dry run plans the download instead
     assert "download_metric_weights" in planned.stdout + planned.stderr
+
+
+def test_the_paper_outputs_name_the_runs_a_config_lacks(repo, tmp_path):
+    """A variant written [0] instead of [0.0] is another run: the paper's structure names what then goes missing."""
+    from cddbench import paper
+
+    with open(f"{repo}/config.yaml") as f:
+        cfg = yaml.safe_load(f)
+    assert paper.missing(config.runs(config.validate(copy.deepcopy(cfg)))) == {}  # the default has every run
+    cfg["variants"]["cdd"]["guidance.weight"] = [0]
+    missing = paper.missing(config.runs(config.validate(cfg)))
+    assert missing == {"cdd-guidance.weight=0.0": ["claim 5", "Fig. 5 'conditional guidance'"]}
+    (tmp_path / "overlay.yaml").write_text(yaml.safe_dump({"variants": {"cdd": {"guidance.weight": [0]}}}))
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", f"{repo}/Snakefile", "-d", repo,
+                          "--configfile", str(tmp_path / "overlay.yaml")], capture_output=True, text=True, timeout=300)
+    assert "no run 'cdd-guidance.weight=0.0'; claim 5, Fig. 5 'conditional guidance'" in out.stdout + out.stderr

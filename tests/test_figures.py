@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from cddbench import figures
+from cddbench import figures, paper
 
 
 def _summary(runs):
@@ -24,7 +24,7 @@ def test_ablation_table_has_every_variant_and_marks_the_ones_not_run():
 
 def test_figures_draw_with_missing_runs_and_empty_cells(tmp_path):
     summary = _summary(["cdd", "ldm_sr"])
-    figures.steps_panels(summary, figures.FIG5_PANELS, ["fd_proxy", "saturation"], str(tmp_path / "f5.png"),
+    figures.steps_panels(summary, paper.FIG5_PANELS, ["fd_proxy", "saturation"], str(tmp_path / "f5.png"),
                          reference={"saturation": 0.35})
     figures.pareto(summary, "fd_proxy", str(tmp_path / "p.png"), runs={"ldm_sr"})
     rng = np.random.default_rng(0)

@@ -21,13 +21,11 @@ import numpy as np
 import pandas as pd
 
 from cddbench import paired
-from cddbench.report import TABLE1
+from cddbench.paper import (BASELINES_4, DDIM_PRETRAINED, DDIM_V, L2_PIXEL, LPIPS_GUIDANCE, NO_GUIDANCE, OURS,
+                             OURS_STAR, PER_SAMPLE_T, RANDOM_INIT, TABLE1)
 
 HOLDS, FAILS, UNSURE, UNTESTED = "holds", "does not hold", "inconclusive", "not tested"
 FAMILY_ALPHA = 0.05  # family-wise error rate of each claim (Bonferroni over its comparisons)
-# Runs the claims read (config variants are named <method>-<key>=<value>, cddbench.config.runs).
-OURS, OURS_STAR = "cdd", "cdd-regime=adapter"
-BASELINES_4 = ["ldm_sr", "dpm_solver", "dpm_solver-algorithm_type=dpmsolver++", "cm", "gd"]
 APPROACH = 0.5  # "approaches LDM-SR-200": Ours-4 closes at least half of LDM-SR-4's gap to LDM-SR-200
 
 
@@ -93,25 +91,23 @@ def _variant_claim(variant):
 
 
 def claim_5(cells):
-    parts = _over_steps(cells, OURS, "cdd-guidance.weight=0.0", _names(cells))
+    parts = _over_steps(cells, OURS, NO_GUIDANCE, _names(cells))
     # lambda = 0 is the more saturated
-    return parts + [beats("cdd-guidance.weight=0.0", OURS, "saturation", s, higher_is_better=True)
+    return parts + [beats(NO_GUIDANCE, OURS, "saturation", s, higher_is_better=True)
                     for s in _steps(cells, OURS) or [4]]
 
 
 def claim_6(cells):
     fd, lp = _names(cells)
-    ddim_v, pretrained = "cdd-predictor=ddim_v", "cdd-predictor=ddim_pretrained"
-    ge = [beats(OURS, ddim_v, fd, s, tie_holds=True) for s in _steps(cells, OURS) or [4]]  # PREv >= DDIM-v
-    return ge + _over_steps(cells, ddim_v, pretrained, (fd, lp))
+    ge = [beats(OURS, DDIM_V, fd, s, tie_holds=True) for s in _steps(cells, OURS) or [4]]  # PREv >= DDIM-v
+    return ge + _over_steps(cells, DDIM_V, DDIM_PRETRAINED, (fd, lp))
 
 
 def claim_7(cells):
     fd, _ = _names(cells)
-    pixel, lpips = "cdd-guidance.distance=l2_pixel", "cdd-guidance.distance=lpips"
-    parts = [beats(OURS, other, fd, 4) for other in (pixel, lpips)]
-    parts += [trend(cells, run, "sharpness", rising=False) for run in (OURS, pixel)]  # blurrier with steps
-    return parts + [trend(cells, lpips, "saturation", rising=True)]  # LPIPS over-saturates with steps
+    parts = [beats(OURS, other, fd, 4) for other in (L2_PIXEL, LPIPS_GUIDANCE)]
+    parts += [trend(cells, run, "sharpness", rising=False) for run in (OURS, L2_PIXEL)]  # blurrier with steps
+    return parts + [trend(cells, LPIPS_GUIDANCE, "saturation", rising=True)]  # LPIPS over-saturates with steps
 
 
 # (number, the paper's claim, its comparisons, the metrics it is judged on and why)
@@ -122,8 +118,8 @@ CLAIMS = [
     (1, "Ours-4 beats every other 4-step row on FID and LPIPS, and approaches LDM-SR-200", claim_1,
      TABLE1_METRICS + "; 'approaches' on FD only (the paper's headline number)"),
     (2, "Ours*-4 beats the 4-step baselines while training only the encoder", claim_2, TABLE1_METRICS),
-    (3, "Pretrained init beats random init (Fig. 5)", _variant_claim("cdd-init=random"), FIG5_METRICS),
-    (4, "One t per batch beats one t per sample (Fig. 5)", _variant_claim("cdd-time_sampling=per_sample"),
+    (3, "Pretrained init beats random init (Fig. 5)", _variant_claim(RANDOM_INIT), FIG5_METRICS),
+    (4, "One t per batch beats one t per sample (Fig. 5)", _variant_claim(PER_SAMPLE_T),
      FIG5_METRICS),
     (5, "CG (lambda = 1) beats lambda = 0; without CG results drift towards over-saturation (Fig. 5)", claim_5,
      FIG5_METRICS + "; over-saturation as mean HSV saturation (the paper's word for what it shows)"),

@@ -6,24 +6,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from cddbench import claims
-
-# The paper's ablation figures as panels (title, {legend label: run}): the default CDD run beside the config
-# variants (config.yaml `variants.cdd`) that each change one key. The run names are the ones the claims read.
-FIG5_PANELS = [
-    ("pretraining", {"pretrained": claims.OURS, "random init": "cdd-init=random"}),
-    ("time sampling", {"shared t": claims.OURS, "per-sample t": "cdd-time_sampling=per_sample"}),
-    ("conditional guidance", {"lambda = 1": claims.OURS, "lambda = 0": "cdd-guidance.weight=0.0"}),
-    ("predictor", {"PREv": claims.OURS, "DDIM-v": "cdd-predictor=ddim_v",
-                   "DDIM-pretrained": "cdd-predictor=ddim_pretrained"}),
-]
-FIG3_PANELS = [
-    ("guidance distance d_x", {"L2 latent": claims.OURS, "L2 pixel": "cdd-guidance.distance=l2_pixel",
-                               "LPIPS": "cdd-guidance.distance=lpips"}),
-]
-# The paper's Fig. 6 columns between LR and HR: (label, run, steps)
-FIG6_COLUMNS = [("bicubic", "bicubic", 0), ("LDM-SR-4", "ldm_sr", 4), ("GD-4", "gd", 4), ("CM-4", "cm", 4),
-                ("Ours-4", claims.OURS, 4), ("LDM-SR-200", "ldm_sr", 200)]
+from cddbench.paper import FIG3_PANELS, FIG5_PANELS
 
 
 def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:

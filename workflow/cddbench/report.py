@@ -9,21 +9,8 @@ import pandas as pd
 
 from cddbench import methods
 
-# The paper's Table 1 (real-world 4x SR) in its row order: (run, steps, (FID, LPIPS)).
-# Bicubic is not in the paper: the training-free reference every learned method must beat.
-TABLE1 = [
-    ("bicubic", 0, None), ("esrgan", 1, (37.64, 0.3112)), ("stablesr", 200, (24.44, 0.3114)),
-    ("ldm_sr", 4, (30.99, 0.3070)), ("dpm_solver", 4, (30.12, 0.3077)),
-    ("dpm_solver-algorithm_type=dpmsolver++", 4, (30.03, 0.3073)), ("cm", 4, (30.63, 0.3066)),
-    ("gd", 4, (27.81, 0.3172)), ("cdd-regime=adapter", 4, (25.21, 0.2941)), ("cdd", 4, (19.64, 0.2656)),
-    ("ldm_sr", 200, (18.63, 0.2551)),
-]
-TABLE1_RUNS = {run for run, _, _ in TABLE1}
-# Row names of variants the paper names; other variants read "<method> [key=value]".
-LABELS = {"cdd-regime=adapter": "Ours*", "dpm_solver-algorithm_type=dpmsolver++": "DPM-Solver++"}
-# Rows of the paper this benchmark does not reproduce: shown with the paper's values and why they are not run.
-NOT_RUN = {"stablesr": ("StableSR", "not run: a separate published system on a frozen Stable Diffusion; "
-                                    "no tiny-profile equivalent")}
+from cddbench.paper import LABELS, NOT_RUN, TABLE1
+
 METRIC_COLUMNS = ["fid", "fd_proxy", "kid", "kd_proxy", "lpips", "lpips_proxy", "psnr", "ssim", "colour_error",
                   "saturation", "sharpness", "seconds_per_image"]
 IMAGE_STATS = ("saturation", "sharpness")  # in the CSVs and the claims; left out of the markdown table
