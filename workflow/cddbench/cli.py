@@ -1,56 +1,43 @@
 """Entry points the Snakemake rules call (one subcommand per rule); each works by hand too:
 ``cddbench sample --config config.yaml --run ldm_sr --steps 4 --seed 0 ...`` (a run: a ``methods`` entry or a
-variant of one, see ``cddbench.config.runs``)."""
+variant of one, see ``cddbench.config.runs``).
+
+Each subcommand is one function below, registered with its arguments by ``@command``: the rule's shell line names
+the subcommand, the function here names the package function it calls."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+from collections.abc import Callable
+
+COMMANDS: dict[str, tuple[Callable, tuple[str, ...], list[tuple[tuple, dict]]]] = {}
+CHECKPOINTS = ("--checkpoints",), {"default": "", "help": "folder of this job's training checkpoints: resumed from "
+                                                          "when present, removed once the job succeeds"}
+BASE = ("--base",), {"default": "-", "help": "the model folder of the run this method builds on ('-': none)"}
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="config YAML file, or the inline JSON a rule passes")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+def command(name: str, *required: str, options: tuple = ()):
+    """Register ``fn(args, cfg)`` as subcommand ``name`` with required ``--<arg>`` options and extra ``options``."""
+    def register(fn):
+        COMMANDS[name] = (fn, required, list(options))
+        return fn
+    return register
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cddbench", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
-
-    def cmd(name, *args):
-        p = sub.add_parser(name)
-        _common(p)
-        for a in args:
+    for name, (fn, required, options) in COMMANDS.items():
+        p = sub.add_parser(name, help=(fn.__doc__ or "").split("\n")[0])
+        p.add_argument("--config", required=True, help="config YAML file, or the inline JSON a rule passes")
+        p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        for a in required:
             p.add_argument(f"--{a}", required=True)
-        return p
-
-    cmd("patches", "out")
-    cmd("degrade", "patches", "out")
-    ckpt = "folder of this job's training checkpoints: resumed from when present, removed once the job succeeds"
-    cmd("autoencoder", "train", "out", "log").add_argument("--checkpoints", default="", help=ckpt)
-    cmd("teacher", "train", "vae", "out", "log").add_argument("--checkpoints", default="", help=ckpt)
-    cmd("export-teacher", "vae", "teacher", "test-pairs", "train-patches", "reference", "patches-report", "out").add_argument(
-        "--benchmarks", nargs="+", required=True, help="the autoencoder and teacher rules' benchmark files")
-    cmd("encode-train", "train-pairs", "vae", "out")
-    base = "the model folder of the run this method builds on ('-': none)"
-    train = cmd("train", "run", "train-set", "vae", "teacher", "out", "log")
-    train.add_argument("--base", default="-", help=base)
-    train.add_argument("--checkpoints", default="", help=ckpt)
-    train_seed = "the training seed: model init, batch order and every training random stream (config train_seeds)"
-    train.add_argument("--train-seed", type=int, default=0, help=train_seed)
-    sample = cmd("sample", "run", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out")
-    sample.add_argument("--base", default="-", help=base)
-    sample.add_argument("--train-seed", type=int, default=0, help="the training seed of --model (recorded only)")
-    cmd("reference", "test-pairs", "out", "floor")
-    cmd("evaluate", "samples", "test-pairs", "reference", "out")
-    cmd("validate-metrics", "test-pairs", "reference", "out", "figure")
-    cmd("quality-gates", "test-pairs", "train-patches", "vae", "teacher", "reference", "floor", "out", "grid").add_argument(
-        "--metrics", nargs="+", required=True, help="metric records of the configured runs")
-    cmd("claims", "out-csv", "out-comparisons", "out-md").add_argument(
-        "--metrics", nargs="+", required=True, help="metric records of the configured runs (the .npz beside each read)")
-    cmd("download-weights")
-    cmd("benchmark-cdd", "out")
-    cmd("benchmark-degrade", "out")
+        for flags, kw in options:
+            p.add_argument(*flags, **kw)
     return ap
 
 
@@ -62,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = config_mod.load(args.config)
     torch.set_num_threads(args.threads or cfg.get("threads", 1))
-    result = _dispatch(args, cfg)
+    result = COMMANDS[args.command][0](args, cfg)
     if result is not None:
         print(json.dumps(result, indent=1, default=str))
     return 0
@@ -89,9 +76,6 @@ def _context(args, cfg):
 def _train_into(args, train):
     """Run ``train(folder)`` into a temp folder renamed onto ``--out`` at the end, so a killed or failed job never
     leaves a half-written model; then drop the job's checkpoints (GBs at paper scale), no longer needed."""
-    import os
-    import shutil
-
     partial = args.out.rstrip("/") + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     try:
@@ -106,97 +90,170 @@ def _train_into(args, train):
     return result
 
 
-def _dispatch(args, cfg):
-    c = args.command
-    if c == "patches":
-        from cddbench.data import build_patch_datasets
+@command("patches", "out")
+def patches(args, cfg):
+    """HR patch datasets, split by source group (rule patches): cddbench.data.build_patch_datasets."""
+    from cddbench.data import build_patch_datasets
 
-        report = build_patch_datasets(cfg["data"], cfg["seed"], args.out)
-        return {k: report[k] for k in ("train_patches", "test_patches", "train_sources", "test_sources")}
-    if c == "degrade":
-        from cddbench.degrade import build_pairs
+    report = build_patch_datasets(cfg["data"], cfg["seed"], args.out)
+    return {k: report[k] for k in ("train_patches", "test_patches", "train_sources", "test_sources")}
 
-        return {"pairs": build_pairs(args.patches, args.out, cfg["seed"], cfg["degradation"])}
-    if c == "autoencoder":
-        from cddbench.pretrain import train_autoencoder
 
-        return _train_into(args, lambda out: train_autoencoder(cfg, args.train, out, args.log, args.checkpoints))
-    if c == "teacher":
-        from cddbench.pretrain import train_teacher
+@command("degrade", "patches", "out")
+def degrade(args, cfg):
+    """(LR, HR) pairs (rule degrade): cddbench.degrade.build_pairs."""
+    from cddbench.degrade import build_pairs
 
-        return _train_into(args, lambda out: train_teacher(cfg, args.train, args.vae, out, args.log, args.checkpoints))
-    if c == "export-teacher":
-        from cddbench.pretrain import export_teacher
+    return {"pairs": build_pairs(args.patches, args.out, cfg["seed"], cfg["degradation"])}
 
-        return export_teacher(cfg, args.vae, args.teacher, args.test_pairs, args.train_patches, args.reference,
-                              args.patches_report, args.benchmarks, args.out)
-    if c == "encode-train":
-        from cddbench.methods.common import encode_training_set
 
-        from cddbench import config as config_mod
+@command("autoencoder", "train", "out", "log", options=[CHECKPOINTS])
+def autoencoder(args, cfg):
+    """The latent autoencoder, loaded or trained (rule autoencoder): cddbench.pretrain.train_autoencoder."""
+    from cddbench.pretrain import train_autoencoder
 
-        return encode_training_set(args.train_pairs, args.vae, args.out, config_mod.device(cfg))
-    if c == "train":
-        from cddbench import config as config_mod, methods
+    return _train_into(args, lambda out: train_autoencoder(cfg, args.train, out, args.log, args.checkpoints))
 
-        ctx = _context(args, cfg)
-        method = methods.get(config_mod.runs(cfg)[args.run]["method"])
-        return _train_into(args, lambda out: method.train(ctx, out, args.log))
-    if c == "sample":
-        from cddbench import sample
 
-        model = None if args.model == "-" else args.model
-        return sample.run(_context(args, cfg), int(args.steps), int(args.seed), args.test_pairs,
-                          model, args.out, cfg["sampler"]["batch_size"])
-    if c == "reference":
-        from cddbench.evaluate import reference
+@command("teacher", "train", "vae", "out", "log", options=[CHECKPOINTS])
+def teacher(args, cfg):
+    """The unconditional teacher, loaded or trained (rule teacher): cddbench.pretrain.train_teacher."""
+    from cddbench.pretrain import train_teacher
 
-        floor = reference(cfg, args.test_pairs, args.out)
-        with open(args.floor, "w") as f:
-            json.dump(floor, f, indent=1)
-        return floor
-    if c == "evaluate":
-        from cddbench.evaluate import evaluate_folder
+    return _train_into(args, lambda out: train_teacher(cfg, args.train, args.vae, out, args.log, args.checkpoints))
 
-        return evaluate_folder(cfg, args.samples, args.test_pairs, args.reference, args.out)
-    if c == "validate-metrics":
-        import numpy as np
 
-        from cddbench import validation
-        from cddbench.evaluate import hr_test_images
+@command("export-teacher", "vae", "teacher", "test-pairs", "train-patches", "reference", "patches-report", "out",
+         options=[(("--benchmarks",), {"nargs": "+", "required": True,
+                                        "help": "the autoencoder and teacher rules' benchmark files"})])
+def export_teacher(args, cfg):
+    """A trained teacher in diffusers layout with its model card (rule pretrained_teacher): pretrain.export_teacher."""
+    from cddbench.pretrain import export_teacher
 
-        ref = np.load(args.reference)
-        table = validation.validate_metrics(hr_test_images(args.test_pairs), ref["features"], str(ref["backend"]),
-                                            cfg["evaluate"], cfg["seed"])
-        table.to_csv(args.out, index=False)
-        validation.figure(table, args.figure)
-        return {"rows": len(table)}
-    if c == "quality-gates":
-        from cddbench.quality import quality_gates
+    return export_teacher(cfg, args.vae, args.teacher, args.test_pairs, args.train_patches, args.reference,
+                          args.patches_report, args.benchmarks, args.out)
 
-        return quality_gates(_context(args, cfg), args.test_pairs, args.train_patches, args.reference, args.floor,
-                             args.metrics, args.out, args.grid)
-    if c == "claims":
-        from cddbench import claims, paired
 
-        table, comparisons = claims.evaluate(paired.load(args.metrics))
-        table.to_csv(args.out_csv, index=False)
-        comparisons.to_csv(args.out_comparisons, index=False)
-        with open(args.out_md, "w") as f:
-            f.write(claims.to_markdown(table, comparisons) + "\n")
-        return dict(zip(table["claim"].astype(str), table["verdict"]))
-    if c == "download-weights":
-        from cddbench.metrics import download_weights
+@command("encode-train", "train-pairs", "vae", "out")
+def encode_train(args, cfg):
+    """The training pairs through the frozen encoder once (rule encode_train): methods.common.encode_training_set."""
+    from cddbench import config as config_mod
+    from cddbench.methods.common import encode_training_set
 
-        return download_weights(cfg["evaluate"]["weights_dir"])
-    if c in ("benchmark-cdd", "benchmark-degrade"):
-        from cddbench import benchmark
+    return encode_training_set(args.train_pairs, args.vae, args.out, config_mod.device(cfg))
 
-        result = benchmark.cdd_speed(cfg) if c == "benchmark-cdd" else benchmark.degrade_speed(cfg)
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=1)
-        return result
-    raise AssertionError(c)
+
+@command("train", "run", "train-set", "vae", "teacher", "out", "log", options=[
+    BASE, CHECKPOINTS, (("--train-seed",), {"type": int, "default": 0, "help": "the training seed: model init, batch "
+                                            "order and every training random stream (config train_seeds)"})])
+def train(args, cfg):
+    """One run's training at one training seed (rule train): cddbench.methods.<method>.train."""
+    from cddbench import config as config_mod, methods
+
+    ctx = _context(args, cfg)
+    method = methods.get(config_mod.runs(cfg)[args.run]["method"])
+    return _train_into(args, lambda out: method.train(ctx, out, args.log))
+
+
+@command("sample", "run", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out", options=[
+    BASE, (("--train-seed",), {"type": int, "default": 0, "help": "the training seed of --model (recorded only)"})])
+def sample(args, cfg):
+    """PNGs of the test set for one (run, steps, training seed, sampling seed) (rule sample): cddbench.sample.run."""
+    from cddbench import sample as sample_mod
+
+    model = None if args.model == "-" else args.model
+    return sample_mod.run(_context(args, cfg), int(args.steps), int(args.seed), args.test_pairs, model, args.out,
+                          cfg["sampler"]["batch_size"])
+
+
+@command("reference", "test-pairs", "out", "floor")
+def reference(args, cfg):
+    """Features of the HR test set and the noise floor (rule reference_features): cddbench.evaluate.reference."""
+    from cddbench.evaluate import reference as reference_features
+
+    floor = reference_features(cfg, args.test_pairs, args.out)
+    with open(args.floor, "w") as f:
+        json.dump(floor, f, indent=1)
+    return floor
+
+
+@command("evaluate", "samples", "test-pairs", "reference", "out")
+def evaluate(args, cfg):
+    """Every metric of one sample folder (rule evaluate): cddbench.evaluate.evaluate_folder."""
+    from cddbench.evaluate import evaluate_folder
+
+    return evaluate_folder(cfg, args.samples, args.test_pairs, args.reference, args.out)
+
+
+@command("validate-metrics", "test-pairs", "reference", "out", "figure")
+def validate_metrics(args, cfg):
+    """Graded distortions scored by every metric (rule metric_validation): cddbench.validation.validate_metrics."""
+    import numpy as np
+
+    from cddbench import validation
+    from cddbench.evaluate import hr_test_images
+
+    ref = np.load(args.reference)
+    table = validation.validate_metrics(hr_test_images(args.test_pairs), ref["features"], str(ref["backend"]),
+                                        cfg["evaluate"], cfg["seed"])
+    table.to_csv(args.out, index=False)
+    validation.figure(table, args.figure)
+    return {"rows": len(table)}
+
+
+@command("quality-gates", "test-pairs", "train-patches", "vae", "teacher", "reference", "floor", "out", "grid",
+         options=[(("--metrics",), {"nargs": "+", "required": True, "help": "metric records of the configured runs"})])
+def quality_gates(args, cfg):
+    """Checks that the benchmark measures SR rather than noise (rule quality_gates): cddbench.quality.quality_gates."""
+    from cddbench.quality import quality_gates as gates
+
+    return gates(_context(args, cfg), args.test_pairs, args.train_patches, args.reference, args.floor, args.metrics,
+                 args.out, args.grid)
+
+
+@command("claims", "out-csv", "out-comparisons", "out-md", options=[
+    (("--metrics",), {"nargs": "+", "required": True,
+                      "help": "metric records of the configured runs (the .npz beside each read)"})])
+def claims(args, cfg):
+    """The paper's claims decided on the metric records (rule claims): cddbench.claims.evaluate."""
+    from cddbench import claims as claims_mod, paired
+
+    table, comparisons = claims_mod.evaluate(paired.load(args.metrics))
+    table.to_csv(args.out_csv, index=False)
+    comparisons.to_csv(args.out_comparisons, index=False)
+    with open(args.out_md, "w") as f:
+        f.write(claims_mod.to_markdown(table, comparisons) + "\n")
+    return dict(zip(table["claim"].astype(str), table["verdict"]))
+
+
+@command("download-weights")
+def download_weights(args, cfg):
+    """The standard metric weights (rule download_metric_weights; needs network): cddbench.metrics.download_weights."""
+    from cddbench.metrics import download_weights as download
+
+    return download(cfg["evaluate"]["weights_dir"])
+
+
+@command("benchmark-cdd", "out")
+def benchmark_cdd(args, cfg):
+    """CDD iteration and sampling speed (docs/benchmarks.md): cddbench.benchmark.cdd_speed."""
+    from cddbench import benchmark
+
+    return _write_json(benchmark.cdd_speed(cfg), args.out)
+
+
+@command("benchmark-degrade", "out")
+def benchmark_degrade(args, cfg):
+    """Degradation speed (docs/method.md): cddbench.benchmark.degrade_speed."""
+    from cddbench import benchmark
+
+    return _write_json(benchmark.degrade_speed(cfg), args.out)
+
+
+def _write_json(result: dict, path: str) -> dict:
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+    return result
 
 
 if __name__ == "__main__":
