@@ -1,6 +1,6 @@
 """GPU-hours of a paper-scale run, ESTIMATED: FLOPs counted, throughput assumed (no GPU was measured for this).
 
-    python docs/estimate_gpu_hours.py --config configs/paper.yaml [--tflops 125] [--test-images 600]
+    python docs/estimate_gpu_hours.py --config config.yaml configs/paper.yaml [--tflops 125] [--test-images 600]
 
 The FLOPs of one forward pass of each network are counted with torch's FlopCounterMode on the meta device (no
 weights, no download) for Stable Diffusion v1.5's published architecture (the paper config's teacher) at 512 px.
@@ -78,11 +78,12 @@ def images(tcfg: dict) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="configs/paper.yaml")
+    ap.add_argument("--config", nargs="+", default=["config.yaml", "configs/paper.yaml"],
+                    help="config.yaml and the overlays merged over it")
     ap.add_argument("--tflops", type=float, default=125.0, help="assumed sustained TFLOP/s per GPU")
     ap.add_argument("--test-images", type=int, default=600, help="test images (DIV2K valid: 100 x 6 crops of 512)")
     args = ap.parse_args()
-    cfg = config_mod.load(args.config)
+    cfg = config_mod.load(*args.config)
     n = network_flops(cfg)
     hours = lambda tflop: tflop / args.tflops / 3600  # noqa: E731
     print("TFLOPs per image, one forward pass: " + ", ".join(f"{k} {v:.3f}" for k, v in n.items()))

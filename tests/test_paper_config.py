@@ -10,7 +10,7 @@ from test_workflow import ENV, SNAKEMAKE
 
 
 def test_paper_config_is_valid_and_the_papers_setting(repo):
-    cfg = config.load(f"{repo}/configs/paper.yaml")  # the schema, variants included
+    cfg = config.load(f"{repo}/config.yaml", f"{repo}/configs/paper.yaml")  # the schema, variants included
     assert cfg["data"]["patch_size"] == 512 and cfg["data"]["test_source"]  # 512 HR / 128 LR, a held-out test set
     assert cfg["data"]["source"].startswith("hub:") and cfg["degradation"]["method"] == "realesrgan"
     assert cfg["teacher"]["pretrained"] and cfg["evaluate"]["metric_backend"] == "standard"
@@ -25,10 +25,10 @@ def test_paper_config_plans_the_whole_dag_through_the_slurm_profile_offline(repo
                          cwd=repo, capture_output=True, text=True, timeout=300, env={**ENV, "HF_HUB_OFFLINE": "1"})
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]
-    runs = config.runs(config.load(f"{repo}/configs/paper.yaml"))
+    runs = config.runs(config.load(f"{repo}/config.yaml", f"{repo}/configs/paper.yaml"))
     jobs = _job_stats(log)
     trained = sum(1 for spec in runs.values() if methods.trains(spec["method"]))
-    assert trained == 13 and jobs["train"] == trained * len(config.load(f"{repo}/configs/paper.yaml")["train_seeds"])
+    assert trained == 13 and jobs["train"] == trained * len(config.load(f"{repo}/config.yaml", f"{repo}/configs/paper.yaml")["train_seeds"])
     assert jobs["download_metric_weights"] == 1 and jobs["table1"] == 1 and jobs["sample"] == jobs["evaluate"] > 60
     # training and sampling jobs ask SLURM for the config's GPU; metrics and notebooks do not
     blocks = re.split(r"\n(?=\[.*\]\nrule )", log)

@@ -146,14 +146,29 @@ def _fmt(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def load(arg: str) -> dict:
-    """``arg`` is a YAML file (validated in full) or the inline JSON subset a Snakemake rule passes."""
+def load(arg: str, *overlays: str) -> dict:
+    """``arg`` is a YAML file or the inline JSON subset a Snakemake rule passes; YAML ``overlays`` (e.g.
+    configs/paper.yaml) are merged over it key by key, as Snakemake merges ``--configfile`` files. A YAML config is
+    validated in full once merged."""
     if arg.lstrip().startswith("{"):
         return json.loads(arg)
-    if not os.path.isfile(arg):
-        raise FileNotFoundError(f"config file {arg!r} does not exist")
-    with open(arg) as f:
-        return validate(yaml.safe_load(f))
+    cfg: dict = {}
+    for path in (arg, *overlays):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"config file {path!r} does not exist")
+        with open(path) as f:
+            merge(cfg, yaml.safe_load(f) or {})
+    return validate(cfg)
+
+
+def merge(cfg: dict, overlay: dict) -> dict:
+    """``overlay`` into ``cfg`` in place: nested sections merge, any other value replaces (snakemake's update_config)."""
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            merge(cfg[key], value)
+        else:
+            cfg[key] = value
+    return cfg
 
 
 def device(cfg: dict) -> str:
