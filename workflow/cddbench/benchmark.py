@@ -17,7 +17,7 @@ import torch
 
 from cddbench import models
 from cddbench.methods import Context, cdd, ldm_sr
-from cddbench.methods.common import TrainingSet
+from cddbench.methods.common import TrainingSet, diffusion_loss
 from cddbench.train import EMA, fit
 
 
@@ -65,11 +65,8 @@ def cdd_speed(cfg: dict, iters: int = 10, images: int = 100) -> dict:
     ts = TrainingSet(vae, teacher, sched, torch.randn(batch, ch, size, size), torch.rand(batch, 3, size, size) * 2 - 1,
                      torch.rand(batch, 3, hr_size, hr_size) * 2 - 1)
     g = torch.Generator().manual_seed(0)
-
-    from cddbench import pretrain
-
     sr = models.add_condition_channels(teacher, 3).requires_grad_(True)
-    ldm_iter = _timed_fit(sr, lambda idx, step: pretrain.diffusion_loss(sr, sched, ts.x0[idx], ts.cond[idx], g),
+    ldm_iter = _timed_fit(sr, lambda idx, step: diffusion_loss(sr, sched, ts.x0[idx], ts.cond[idx], g),
                           batch, iters)
     online = cdd.build(ts, m)
     target = EMA(online, m["target_ema"])
@@ -96,7 +93,7 @@ def cdd_speed(cfg: dict, iters: int = 10, images: int = 100) -> dict:
         breakdown = {name: 1000 * _per_image_seconds(fn, images, 5) for name, fn in {
             "ldm_sr_evaluation_ms": lambda: models.unet_forward(sr, noise, t, cond),
             "cdd_evaluation_ms": lambda: online(noise, t, cond),
-            "vae_decode_ms": lambda: pretrain.decode(vae, noise),
+            "vae_decode_ms": lambda: models.decode(vae, noise),
         }.items()}
     return {
         "threads": torch.get_num_threads(), "batch_size": batch, "latent": [ch, size, size],

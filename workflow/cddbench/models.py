@@ -174,3 +174,18 @@ def load_unet(path: str) -> UNet2DConditionModel:
 
 def load_scheduler(model_dir: str) -> DDPMScheduler:
     return DDPMScheduler.from_pretrained(os.path.join(model_dir, "scheduler"))
+
+
+@torch.no_grad()
+def encode(vae, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """HR images in [-1, 1] -> scaled latents (posterior mode: deterministic)."""
+    out = [vae.encode(images[i : i + batch].to(vae.device)).latent_dist.mode().to(images.device)
+           for i in range(0, len(images), batch)]
+    return torch.cat(out) * vae.config.scaling_factor
+
+
+@torch.no_grad()
+def decode(vae, latents: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    out = [vae.decode(latents[i : i + batch].to(vae.device) / vae.config.scaling_factor).sample.to(latents.device)
+           for i in range(0, len(latents), batch)]
+    return torch.cat(out).clamp(-1, 1)

@@ -10,7 +10,8 @@ import os
 
 import torch
 
-from cddbench import config, data, models, schedule
+from cddbench import config, data, models
+from cddbench.methods.common import diffusion_loss
 from cddbench.train import checkpoint_at, fit
 
 
@@ -57,36 +58,6 @@ def train_autoencoder(cfg: dict, train_dir: str, out_dir: str, log_csv: str, che
 
 
 @torch.no_grad()
-def encode(vae, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    """HR images in [-1, 1] -> scaled latents (posterior mode: deterministic)."""
-    out = [vae.encode(images[i : i + batch].to(vae.device)).latent_dist.mode().to(images.device)
-           for i in range(0, len(images), batch)]
-    return torch.cat(out) * vae.config.scaling_factor
-
-
-@torch.no_grad()
-def decode(vae, latents: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    out = [vae.decode(latents[i : i + batch].to(vae.device) / vae.config.scaling_factor).sample.to(latents.device)
-           for i in range(0, len(latents), batch)]
-    return torch.cat(out).clamp(-1, 1)
-
-
-def diffusion_loss(unet, scheduler, x0, cond_input, generator, timesteps: torch.Tensor | None = None) -> dict:
-    """The standard DDPM objective in the scheduler's prediction type (v for the default teacher), at t drawn
-    uniformly from all training timesteps or from ``timesteps``."""
-    eps = torch.randn(x0.shape, generator=generator).to(x0.device)
-    if timesteps is None:
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(x0),), generator=generator)
-    else:
-        t = timesteps[torch.randint(0, len(timesteps), (len(x0),), generator=generator)]
-    t = t.to(x0.device)
-    z_t = scheduler.add_noise(x0, eps, t)
-    pred = models.unet_forward(unet, z_t, t, cond_input)
-    mse = (pred - schedule.training_target(x0, eps, t, scheduler)).pow(2).mean()
-    return {"loss": mse, "mse": mse}
-
-
-@torch.no_grad()
 def encode_prompt(ref: str, prompt: str) -> torch.Tensor:
     """``prompt`` through the pretrained model's own tokenizer/ and text_encoder/ (CLIP for Stable Diffusion):
     1 x tokens x dim, the fixed text conditioning of every model built on this teacher."""
@@ -113,7 +84,7 @@ def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv
         torch.manual_seed(cfg["seed"])
         dev = config.device(cfg)
         vae = models.load_autoencoder(vae_dir).to(dev)
-        x0 = encode(vae, data.to_tensor(data.load_split(train_dir)["image"]).to(dev))
+        x0 = models.encode(vae, data.to_tensor(data.load_split(train_dir)["image"]).to(dev))
         online = models.build_unet(tcfg["unet"], x0.shape[-1], x0.shape[1]).to(dev)
         sched = models.build_scheduler(tcfg["schedule"])
         g = torch.Generator().manual_seed(cfg["seed"] + 2)
@@ -229,7 +200,7 @@ def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, test_pairs: str, t
     fd = metrics.names(backend).fd
     hr = hr_test_images(test_pairs)
     vae = models.load_autoencoder(vae_dir)
-    recon = data.to_uint8(decode(vae, encode(vae, data.to_tensor(hr))))
+    recon = data.to_uint8(models.decode(vae, models.encode(vae, data.to_tensor(hr))))
     ae = evaluate_images(recon, hr, ref["features"], backend, ecfg, seed)
     ctx = types.SimpleNamespace(cfg=cfg, vae_dir=vae_dir, teacher_dir=teacher_dir)
     samples = data.to_uint8(quality.teacher_samples(ctx, len(hr), seed))

@@ -17,7 +17,7 @@ import os
 import numpy as np
 import torch
 
-from cddbench import data, metrics, models, pretrain
+from cddbench import data, metrics, models
 from cddbench.evaluate import evaluate_images, hr_test_images
 from cddbench.sample import initial_noise
 
@@ -49,7 +49,7 @@ def teacher_samples(ctx, n: int, seed: int) -> torch.Tensor:
     emb = models.null_embedding(unet, n)
     for t in ddim.timesteps:
         z = ddim.step(unet(z, t, emb).sample, t, z).prev_sample
-    return pretrain.decode(vae, z)
+    return models.decode(vae, z)
 
 
 def save_grid(images: np.ndarray, path: str, cols: int = 8) -> None:
@@ -84,7 +84,7 @@ def quality_gates(ctx, test_pairs: str, train_patches: str, ref_npz: str, floor_
             records.append(json.load(f))
 
     vae = models.load_autoencoder(ctx.vae_dir)
-    recon = data.to_uint8(pretrain.decode(vae, pretrain.encode(vae, data.to_tensor(hr))))
+    recon = data.to_uint8(models.decode(vae, models.encode(vae, data.to_tensor(hr))))
     ae = evaluate_images(recon, hr, ref_feats, backend, ecfg, seed)
     bic = _by_steps(records, "bicubic")[0][0]
     gate_ae = {"autoencoder_psnr": ae["psnr"], "bicubic_psnr": bic["psnr"], f"autoencoder_{fd}": ae[fd],

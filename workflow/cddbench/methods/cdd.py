@@ -13,7 +13,7 @@ import os
 
 import torch
 
-from cddbench import metrics, models, pretrain, schedule
+from cddbench import metrics, models, schedule
 from cddbench.methods.common import consistency_distance, images_seen, load_training_set, write_info
 from cddbench.train import EMA, checkpoint_at, fit
 
@@ -140,6 +140,6 @@ def load(ctx, model_dir: str):
             x_hat, eps_hat = predict(net, z, torch.full((len(z),), t, device=z.device), cond, sched,
                                      m["consistency_space"])
             z = schedule.ddim_step(x_hat, eps_hat, torch.tensor(s, device=z.device), sched)
-        return pretrain.decode(vae, z)
+        return models.decode(vae, z)
 
     return sample

@@ -13,7 +13,7 @@ import os
 
 import torch
 
-from cddbench import models, pretrain, schedule
+from cddbench import models, schedule
 from cddbench.methods.common import consistency_distance, images_seen, load_training_set, write_info
 from cddbench.sample import more_noise
 from cddbench.train import EMA, checkpoint_at, fit
@@ -80,6 +80,6 @@ def load(ctx, model_dir: str):
             if i:  # re-noise the last prediction to time t (multistep consistency sampling)
                 z = sched.add_noise(x, more_noise(noise, i).to(ctx.device), torch.tensor([t]))
             x = f(unet, z, torch.full((len(z),), t, device=z.device), cond, sched)
-        return pretrain.decode(vae, x)
+        return models.decode(vae, x)
 
     return sample

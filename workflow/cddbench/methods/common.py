@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cddbench import data, models, pretrain
+from cddbench import data, models, schedule
 
 
 @dataclass
@@ -26,7 +26,7 @@ def encode_training_set(train_pairs: str, vae_dir: str, out_path: str, device: s
     vae = models.load_autoencoder(vae_dir).requires_grad_(False).to(device)
     pairs = data.load_split(train_pairs)
     lr, hr = data.to_tensor(pairs["lr"]), data.to_tensor(pairs["hr"])
-    x0 = pretrain.encode(vae, hr)
+    x0 = models.encode(vae, hr)
     # pixels as uint8 (exact: they came from uint8 PNGs), latents as float32
     torch.save({"lr": _to_byte(lr), "hr": _to_byte(hr), "x0": x0}, out_path)
     return {"pairs": len(hr), "latent_shape": list(x0.shape[1:]), "file": out_path}
@@ -76,3 +76,36 @@ def consistency_distance(a: torch.Tensor, b: torch.Tensor, kind: str, huber_c: f
     if kind == "l2":
         return (a - b).pow(2).mean()
     return ((a - b).pow(2) + huber_c**2).sqrt().sub(huber_c).mean()
+
+
+def diffusion_loss(unet, scheduler, x0, cond_input, generator, timesteps: torch.Tensor | None = None) -> dict:
+    """The standard DDPM objective in the scheduler's prediction type (v for the default teacher), at t drawn
+    uniformly from all training timesteps or from ``timesteps``."""
+    eps = torch.randn(x0.shape, generator=generator).to(x0.device)
+    if timesteps is None:
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(x0),), generator=generator)
+    else:
+        t = timesteps[torch.randint(0, len(timesteps), (len(x0),), generator=generator)]
+    t = t.to(x0.device)
+    z_t = scheduler.add_noise(x0, eps, t)
+    pred = models.unet_forward(unet, z_t, t, cond_input)
+    mse = (pred - schedule.training_target(x0, eps, t, scheduler)).pow(2).mean()
+    return {"loss": mse, "mse": mse}
+
+
+def scheduler_sampler(ctx, model_dir: str, scheduler):
+    """A sampler that runs an LDM-SR model (LR concatenated to the latent) with any diffusers scheduler."""
+    vae = models.load_autoencoder(ctx.vae_dir).to(ctx.device)
+    unet = models.load_unet(os.path.join(model_dir, "unet")).to(ctx.device)
+
+    @torch.no_grad()
+    def sample(lr: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
+        scheduler.set_timesteps(steps)
+        z = noise.to(ctx.device) * scheduler.init_noise_sigma
+        cond = models.lr_condition(lr.to(ctx.device), z.shape[-2:])
+        for t in scheduler.timesteps:
+            out = models.unet_forward(unet, scheduler.scale_model_input(z, t), t, cond)
+            z = scheduler.step(out, t, z).prev_sample  # DDIM: eta = 0 by default
+        return models.decode(vae, z)
+
+    return sample

@@ -7,7 +7,7 @@ undefined); ``dpmsolver++`` uses the default ``zero``.
 from __future__ import annotations
 
 from cddbench import models
-from cddbench.methods.ldm_sr import scheduler_sampler
+from cddbench.methods.common import scheduler_sampler
 
 DISPLAY = "DPM-Solver"
 

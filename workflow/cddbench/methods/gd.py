@@ -13,9 +13,8 @@ import os
 
 import torch
 
-from cddbench import models, pretrain, schedule
-from cddbench.methods.common import images_seen, load_training_set, write_info
-from cddbench.methods.ldm_sr import scheduler_sampler
+from cddbench import models, schedule
+from cddbench.methods.common import diffusion_loss, images_seen, load_training_set, scheduler_sampler, write_info
 from cddbench.train import checkpoint_at, fit
 
 DISPLAY = "GD"
@@ -77,7 +76,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
         teacher = student.requires_grad_(False)  # the next round's frozen teacher
     online = models.add_condition_channels(teacher, ts.cond.shape[1]).requires_grad_(True)
     grid = ddim_grid(ts.scheduler, steps)[:-1]
-    unet = fit(online, lambda idx, k: pretrain.diffusion_loss(online, ts.scheduler, ts.x0[idx], ts.cond[idx], g, grid),
+    unet = fit(online, lambda idx, k: diffusion_loss(online, ts.scheduler, ts.x0[idx], ts.cond[idx], g, grid),
                m["finetune"], len(ts.x0), seed, log_csv, f"{ctx.run} conditional fine-tune", precision=ctx.cfg["precision"],
                checkpoint=checkpoint_at(ctx.checkpoint_dir, "finetune", ctx.cfg, g=g))
     models.save_model(unet, os.path.join(out_dir, "unet"))

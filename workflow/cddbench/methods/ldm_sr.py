@@ -10,8 +10,9 @@ import os
 
 import torch
 
-from cddbench import models, pretrain
-from cddbench.methods.common import images_seen, load_training_set, write_info
+from cddbench import models
+from cddbench.methods.common import (diffusion_loss, images_seen, load_training_set, scheduler_sampler,
+                                     write_info)
 from cddbench.train import checkpoint_at, fit
 
 DISPLAY = "LDM-SR"
@@ -26,7 +27,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     ts = load_training_set(ctx)
     online = models.add_condition_channels(ts.teacher, ts.cond.shape[1]).requires_grad_(True)
     g = torch.Generator().manual_seed(ctx.train_seed + 3)
-    unet = fit(online, lambda idx, step: pretrain.diffusion_loss(online, ts.scheduler, ts.x0[idx], ts.cond[idx], g),
+    unet = fit(online, lambda idx, step: diffusion_loss(online, ts.scheduler, ts.x0[idx], ts.cond[idx], g),
                ctx.mcfg["train"], len(ts.x0), ctx.train_seed, log_csv, ctx.run, precision=ctx.cfg["precision"],
                checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, g=g))
     models.save_model(unet, os.path.join(out_dir, "unet"))
@@ -40,21 +41,3 @@ def load(ctx, model_dir: str):
     ddim = DDIMScheduler.from_config(models.load_scheduler(model_dir).config, clip_sample=False, set_alpha_to_one=True,
                                      timestep_spacing=ctx.cfg["sampler"]["timestep_spacing"])
     return scheduler_sampler(ctx, model_dir, ddim)
-
-
-def scheduler_sampler(ctx, model_dir: str, scheduler):
-    """A sampler that runs an LDM-SR model (LR concatenated to the latent) with any diffusers scheduler."""
-    vae = models.load_autoencoder(ctx.vae_dir).to(ctx.device)
-    unet = models.load_unet(os.path.join(model_dir, "unet")).to(ctx.device)
-
-    @torch.no_grad()
-    def sample(lr: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
-        scheduler.set_timesteps(steps)
-        z = noise.to(ctx.device) * scheduler.init_noise_sigma
-        cond = models.lr_condition(lr.to(ctx.device), z.shape[-2:])
-        for t in scheduler.timesteps:
-            out = models.unet_forward(unet, scheduler.scale_model_input(z, t), t, cond)
-            z = scheduler.step(out, t, z).prev_sample  # DDIM: eta = 0 by default
-        return pretrain.decode(vae, z)
-
-    return sample
