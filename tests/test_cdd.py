@@ -22,7 +22,7 @@ def _loss(ts, m, online=None, target=None, seed=0):
     target = target or copy.deepcopy(online).requires_grad_(False)
     g = torch.Generator().manual_seed(seed)
     guidance = cdd.guidance_distance(m["guidance"]["distance"], ts.vae, EVALUATE)
-    return cdd.loss(online, target, ts.teacher, ts.scheduler, ts.x0, ts.cond, ts.hr, m, g, guidance)
+    return cdd.CDDLoss.from_config(m, ts.teacher, ts.scheduler, guidance)(online, target, ts.x0, ts.cond, ts.hr, g)
 
 
 def _set(m, key, value):
@@ -88,10 +88,10 @@ def test_ema_update_target_gets_no_gradient_and_adapter_keeps_the_backbone(ts, d
     g = torch.Generator().manual_seed(0)
     guidance = cdd.guidance_distance("l2_latent", ts.vae, EVALUATE)
     seen = []
+    loss = cdd.CDDLoss.from_config(m, ts.teacher, ts.scheduler, guidance)
 
     def loss_fn(idx, step):
-        out = cdd.loss(online, target.model, ts.teacher, ts.scheduler, ts.x0[idx], ts.cond[idx], ts.hr[idx], m, g,
-                       guidance)
+        out = loss(online, target.model, ts.x0[idx], ts.cond[idx], ts.hr[idx], g)
         seen.append(copy.deepcopy(target.model.state_dict()))
         return out
 
@@ -116,10 +116,11 @@ def test_overfitting_one_batch_drops_the_loss(ts, default_cfg, tmp_path):
     target = EMA(online, m["target_ema"])
     guidance = cdd.guidance_distance("l2_latent", ts.vae, EVALUATE)
     batch = torch.arange(4)
+    loss = cdd.CDDLoss.from_config(m, ts.teacher, ts.scheduler, guidance)
 
     def loss_at(seed):  # the same (t, noise) every call: a fixed objective
-        return cdd.loss(online, target.model, ts.teacher, ts.scheduler, ts.x0[batch], ts.cond[batch],
-                        ts.hr[batch], m, torch.Generator().manual_seed(seed), guidance)
+        g = torch.Generator().manual_seed(seed)
+        return loss(online, target.model, ts.x0[batch], ts.cond[batch], ts.hr[batch], g)
 
     with torch.no_grad():
         first = float(loss_at(1)["loss"])

@@ -71,8 +71,8 @@ def cdd_speed(cfg: dict, iters: int = 10, images: int = 100) -> dict:
     online = cdd.build(ts, m)
     target = EMA(online, m["target_ema"])
     guidance = cdd.guidance_distance(m["guidance"]["distance"], vae, cfg["evaluate"])
-    cdd_iter = _timed_fit(online, lambda idx, step: cdd.loss(online, target.model, teacher, sched, ts.x0[idx],
-                                                             ts.cond[idx], ts.hr[idx], m, g, guidance),
+    loss = cdd.CDDLoss.from_config(m, teacher, sched, guidance)
+    cdd_iter = _timed_fit(online, lambda idx, step: loss(online, target.model, ts.x0[idx], ts.cond[idx], ts.hr[idx], g),
                           batch, iters, after_step=lambda: target.update(online))
 
     with tempfile.TemporaryDirectory() as tmp:

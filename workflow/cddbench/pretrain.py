@@ -12,7 +12,7 @@ import torch
 
 from cddbench import config, data, models
 from cddbench.methods.common import diffusion_loss
-from cddbench.train import checkpoint_at, fit
+from cddbench.train import checkpoint_at, fit, stream
 
 
 def _from_pretrained(cls, ref: str, subfolder: str):
@@ -87,7 +87,7 @@ def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv
         x0 = models.encode(vae, data.to_tensor(data.load_split(train_dir)["image"]).to(dev))
         online = models.build_unet(tcfg["unet"], x0.shape[-1], x0.shape[1]).to(dev)
         sched = models.build_scheduler(tcfg["schedule"])
-        g = torch.Generator().manual_seed(cfg["seed"] + 2)
+        g = stream(cfg["seed"], "teacher")
         unet = fit(online, lambda idx, step: diffusion_loss(online, sched, x0[idx], None, g), tcfg["train"],
                    len(x0), cfg["seed"], log_csv, "teacher", precision=cfg["precision"],  # the EMA weights are the teacher
                    checkpoint=checkpoint_at(checkpoint_dir, "teacher", cfg, g=g))

@@ -40,6 +40,18 @@ def autocast(device: str, precision: str):
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
+# The noise / timestep streams of training, by name, each a generator of its own drawn from one seed (config `seed`
+# for a teacher trained here, `train_seeds` for the runs), so one method's draws never shift another's. Model init
+# draws from torch's global generator seeded with the seed itself, the batch order from BatchOrder(seed). The offsets
+# are the values earlier releases wrote inline: keeping them keeps every published number.
+STREAMS = {"teacher": 2, "ldm_sr": 3, "cdd": 4, "cm": 5, "gd": 6}
+
+
+def stream(seed: int, name: str) -> torch.Generator:
+    """The generator of training stream ``name`` (``STREAMS``) for ``seed``."""
+    return torch.Generator().manual_seed(seed + STREAMS[name])
+
+
 class BatchOrder:
     """Endless seeded epochs of shuffled indices (a fixed batch order for a fixed seed), with a resumable state."""
 

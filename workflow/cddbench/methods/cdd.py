@@ -15,7 +15,7 @@ import torch
 
 from cddbench import metrics, models, schedule
 from cddbench.methods.common import consistency_distance, images_seen, load_training_set, write_info
-from cddbench.train import EMA, checkpoint_at, fit
+from cddbench.train import EMA, checkpoint_at, fit, stream
 
 DISPLAY = "Ours"
 
@@ -67,26 +67,56 @@ def predict_z_s(net, teacher, z_t, t, s, eps, cond, sched, predictor: str, space
     return schedule.ddim_step(x_p, eps if predictor == "prev" else eps_p, s, sched)
 
 
-def loss(online, target, teacher, sched, x, cond, hr, m: dict, g: torch.Generator, guidance) -> dict:
-    """The CDD objective on one batch (x: clean latents, cond: LR on the latent grid, hr: HR pixels)."""
-    space = m["consistency_space"]
-    t, s = (v.to(x.device) for v in schedule.draw_grid_times(m["distill_steps"], sched.config.num_train_timesteps,
-                                                             len(x), m["time_sampling"], g))
-    eps = torch.randn(x.shape, generator=g).to(x.device)
-    z_t = sched.add_noise(x, eps, t)
-    x_on, eps_on = predict(online, z_t, t, cond, sched, space)
-    # the online pass above is reused when the online weights predict z_s: no extra network call
-    known = (x_on.detach(), eps_on.detach()) if m["predictor_weights"] == "online" else None
-    z_s = predict_z_s(target, teacher, z_t, t, s, eps, cond, sched, m["predictor"], space, known)
-    with torch.no_grad():  # the target: the EMA network at (z_s, s)
-        x_tg, eps_tg = predict(target, z_s, s, cond, sched, space)
-    pred, ref = (eps_on, eps_tg) if space == "eps" else (x_on, x_tg)
-    consistency = consistency_distance(pred, ref, m["distance"], m["huber_c"])
-    weight = m["guidance"]["weight"]
-    with torch.set_grad_enabled(weight > 0 and torch.is_grad_enabled()):  # lambda = 0: logged, not trained on
-        cg = guidance(x_on, x, hr)
-    return {"loss": consistency + weight * cg if weight > 0 else consistency, "consistency": consistency,
-            "guidance": cg.detach()}
+class CDDLoss:
+    """One CDD training iteration (paper Algorithm 1; section 4.2), as a loss of the online model.
+
+    Hyperparameters carry the paper's names: ``N`` grid points (step gap k = 1000 / N), ``lambda_`` the weight of
+    the conditional guidance d_x (4.3), ``predictor`` / ``predictor_weights`` how z_s is predicted, ``space`` of the
+    consistency term (eps: eq. 11; x: the authors' code), ``distance`` d (l2 | huber with ``huber_c``),
+    ``time_sampling`` (shared: one t per batch, the paper; per_sample: the authors' code).
+    """
+
+    def __init__(self, teacher, scheduler, guidance, *, N: int, lambda_: float, predictor: str,
+                 predictor_weights: str, space: str, distance: str, huber_c: float, time_sampling: str):
+        self.teacher, self.scheduler, self.guidance = teacher, scheduler, guidance
+        self.N, self.lambda_, self.predictor, self.predictor_weights = N, lambda_, predictor, predictor_weights
+        self.space, self.distance, self.huber_c, self.time_sampling = space, distance, huber_c, time_sampling
+
+    @classmethod
+    def from_config(cls, m: dict, teacher, scheduler, guidance) -> "CDDLoss":
+        """From a ``methods.cdd`` entry (config.yaml names each key)."""
+        return cls(teacher, scheduler, guidance, N=m["distill_steps"], lambda_=m["guidance"]["weight"],
+                   predictor=m["predictor"], predictor_weights=m["predictor_weights"],
+                   space=m["consistency_space"], distance=m["distance"], huber_c=m["huber_c"],
+                   time_sampling=m["time_sampling"])
+
+    def __call__(self, online, target, x: torch.Tensor, cond: torch.Tensor, hr: torch.Tensor,
+                 g: torch.Generator) -> dict:
+        """The loss on one batch: ``x`` clean latents, ``cond`` the LR on the latent grid, ``hr`` the HR pixels;
+        ``target`` the EMA copy of ``online``; every draw from ``g``."""
+        sched = self.scheduler
+        # 1. t on the N-point grid and s = t - k (one pair per batch or per sample); noise eps; z_t = a_t x + s_t eps
+        t, s = (v.to(x.device) for v in schedule.draw_grid_times(self.N, sched.config.num_train_timesteps, len(x),
+                                                                 self.time_sampling, g))
+        eps = torch.randn(x.shape, generator=g).to(x.device)
+        z_t = sched.add_noise(x, eps, t)
+        # the online prediction at (z_t, c, t): x_hat and eps_hat, used by both terms of eq. 11
+        x_on, eps_on = predict(online, z_t, t, cond, sched, self.space)
+        # 2. z_s without gradient (PREv: alpha_s x_hat + sigma_s eps, the real noise); with the online weights the
+        #    pass above is reused, no extra network call
+        known = (x_on.detach(), eps_on.detach()) if self.predictor_weights == "online" else None
+        z_s = predict_z_s(target, self.teacher, z_t, t, s, eps, cond, sched, self.predictor, self.space, known)
+        # 3. the target: the EMA network at (z_s, c, s), no gradient
+        with torch.no_grad():
+            x_tg, eps_tg = predict(target, z_s, s, cond, sched, self.space)
+        # 4. eq. 11: L = d(eps_hat(z_t, c, t), sg(eps_target)) + lambda d_x(x_hat(z_t, c, t), x)
+        pred, ref = (eps_on, eps_tg) if self.space == "eps" else (x_on, x_tg)
+        consistency = consistency_distance(pred, ref, self.distance, self.huber_c)
+        with torch.set_grad_enabled(self.lambda_ > 0 and torch.is_grad_enabled()):  # lambda = 0: logged only
+            cg = self.guidance(x_on, x, hr)
+        loss = consistency + self.lambda_ * cg if self.lambda_ > 0 else consistency
+        # 5. (train.fit) AdamW step, grad-norm clip, then the EMA target update
+        return {"loss": loss, "consistency": consistency, "guidance": cg.detach()}
 
 
 def build(ts, m: dict) -> models.AdaptedUNet:
@@ -111,11 +141,11 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     online = build(ts, m).to(ctx.device)
     target = EMA(online, m["target_ema"])
     guidance = guidance_distance(m["guidance"]["distance"], ts.vae, ctx.cfg["evaluate"])
-    g = torch.Generator().manual_seed(seed + 4)
+    g = stream(seed, "cdd")
+    loss = CDDLoss.from_config(m, ts.teacher, ts.scheduler, guidance)
 
     def loss_fn(idx, step):
-        return loss(online, target.model, ts.teacher, ts.scheduler, ts.x0[idx], ts.cond[idx], ts.hr[idx], m, g,
-                    guidance)
+        return loss(online, target.model, ts.x0[idx], ts.cond[idx], ts.hr[idx], g)
 
     model = fit(online, loss_fn, m["train"], len(ts.x0), seed, log_csv, ctx.run,
                 after_step=lambda: target.update(online), precision=ctx.cfg["precision"],

@@ -16,7 +16,7 @@ import torch
 from cddbench import models, schedule
 from cddbench.methods.common import consistency_distance, images_seen, load_training_set, write_info
 from cddbench.sample import more_noise
-from cddbench.train import EMA, checkpoint_at, fit
+from cddbench.train import EMA, checkpoint_at, fit, stream
 
 DISPLAY = "CM"
 
@@ -51,7 +51,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     teacher = models.load_unet(os.path.join(ctx.base_dir, "unet")).requires_grad_(False).to(ctx.device)
     online = copy.deepcopy(teacher).requires_grad_(True)
     target = EMA(online, m["target_ema"])
-    g = torch.Generator().manual_seed(seed + 5)
+    g = stream(seed, "cm")
     unet = fit(online, lambda idx, step: loss(online, target.model, teacher, ts.scheduler, ts.x0[idx], ts.cond[idx],
                                                m, g),
                m["train"], len(ts.x0), seed, log_csv, ctx.run, after_step=lambda: target.update(online),

@@ -15,7 +15,7 @@ import torch
 
 from cddbench import models, schedule
 from cddbench.methods.common import diffusion_loss, images_seen, load_training_set, scheduler_sampler, write_info
-from cddbench.train import checkpoint_at, fit
+from cddbench.train import checkpoint_at, fit, stream
 
 DISPLAY = "GD"
 
@@ -64,10 +64,11 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     torch.manual_seed(seed)
     ts = load_training_set(ctx)
     teacher = ts.teacher
-    g = torch.Generator().manual_seed(seed + 6)
+    g = stream(seed, "gd")
     for r in range(m["rounds"]):
         student_steps = steps * 2 ** (m["rounds"] - 1 - r)
         student = copy.deepcopy(teacher).requires_grad_(True)
+        # batch order of round r: seed + r (round 1 shares the fine-tune's, as in every earlier release)
         student = fit(student, lambda idx, k: halving_loss(student, teacher, ts.scheduler, ts.x0[idx], student_steps, g),
                       m["train"], len(ts.x0), seed + r, log_csv.removesuffix(".csv") + f".round{r + 1}.csv",
                       f"{ctx.run} round {r + 1}: {2 * student_steps} -> {student_steps} steps",

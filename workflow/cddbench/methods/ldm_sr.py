@@ -13,7 +13,7 @@ import torch
 from cddbench import models
 from cddbench.methods.common import (diffusion_loss, images_seen, load_training_set, scheduler_sampler,
                                      write_info)
-from cddbench.train import checkpoint_at, fit
+from cddbench.train import checkpoint_at, fit, stream
 
 DISPLAY = "LDM-SR"
 
@@ -26,7 +26,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     torch.manual_seed(ctx.train_seed)
     ts = load_training_set(ctx)
     online = models.add_condition_channels(ts.teacher, ts.cond.shape[1]).requires_grad_(True)
-    g = torch.Generator().manual_seed(ctx.train_seed + 3)
+    g = stream(ctx.train_seed, "ldm_sr")
     unet = fit(online, lambda idx, step: diffusion_loss(online, ts.scheduler, ts.x0[idx], ts.cond[idx], g),
                ctx.mcfg["train"], len(ts.x0), ctx.train_seed, log_csv, ctx.run, precision=ctx.cfg["precision"],
                checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, g=g))
