@@ -36,3 +36,20 @@ def ts():
                           prediction_type="v_prediction", clip_sample=False)
     hr = torch.rand(8, 3, 16, 16) * 2 - 1
     return TrainingSet(vae, teacher, sched, torch.randn(8, 4, 8, 8), torch.rand(8, 3, 8, 8) * 2 - 1, hr)
+
+
+def save_tiny_job(root, ts, repo) -> dict:
+    """``ts``'s autoencoder, teacher and encoded training set on disk under ``root`` (as the rules lay them out for
+    a training job); returns config.yaml, for the caller to cut down."""
+    import yaml
+
+    from cddbench import models
+    from cddbench.methods.common import _to_byte
+
+    ts.vae.save_pretrained(root / "vae")
+    models.save_model(ts.teacher, str(root / "teacher" / "unet"))
+    ts.scheduler.save_pretrained(root / "teacher" / "scheduler")
+    lr = torch.nn.functional.interpolate(ts.hr, scale_factor=0.25, mode="bicubic").clamp(-1, 1)
+    torch.save({"lr": _to_byte(lr), "hr": _to_byte(ts.hr), "x0": ts.x0}, root / "train_set.pt")
+    with open(f"{repo}/config.yaml") as f:
+        return yaml.safe_load(f)

@@ -5,7 +5,6 @@ import os
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from cddbench import metrics, paired
 from cddbench.methods import Context
@@ -16,17 +15,10 @@ TINY = {"steps": 3, "batch_size": 4, "lr": 1e-3, "ema_decay": 0.0, "log_every": 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory, repo, ts):
     """The tiny teacher, autoencoder and encoded training set on disk, and the default config cut to 3 steps."""
-    from cddbench import models
-    from cddbench.methods.common import _to_byte
+    from conftest import save_tiny_job
 
     root = tmp_path_factory.mktemp("replicates")
-    ts.vae.save_pretrained(root / "vae")
-    models.save_model(ts.teacher, str(root / "teacher" / "unet"))
-    ts.scheduler.save_pretrained(root / "teacher" / "scheduler")
-    lr = torch.nn.functional.interpolate(ts.hr, scale_factor=0.25, mode="bicubic").clamp(-1, 1)
-    torch.save({"lr": _to_byte(lr), "hr": _to_byte(ts.hr), "x0": ts.x0}, root / "train_set.pt")
-    with open(f"{repo}/config.yaml") as f:
-        cfg = yaml.safe_load(f)
+    cfg = save_tiny_job(root, ts, repo)
     for name in ("ldm_sr", "cdd", "cm"):
         cfg["methods"][name]["train"] = TINY
     cfg["methods"]["gd"].update(rounds=1, train=TINY, finetune=TINY)

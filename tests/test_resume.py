@@ -19,17 +19,10 @@ CDDBENCH = os.path.join(os.path.dirname(sys.executable), "cddbench")
 @pytest.fixture(scope="module")
 def tiny_job(tmp_path_factory, repo, ts):
     """A teacher, an autoencoder and an encoded training set on disk, and a config whose runs train 120 steps."""
-    from cddbench import models
-    from cddbench.methods.common import _to_byte
+    from conftest import save_tiny_job
 
     root = tmp_path_factory.mktemp("job")
-    ts.vae.save_pretrained(root / "vae")
-    models.save_model(ts.teacher, str(root / "teacher" / "unet"))
-    ts.scheduler.save_pretrained(root / "teacher" / "scheduler")
-    lr = torch.nn.functional.interpolate(ts.hr, scale_factor=0.25, mode="bicubic").clamp(-1, 1)
-    torch.save({"lr": _to_byte(lr), "hr": _to_byte(ts.hr), "x0": ts.x0}, root / "train_set.pt")
-    with open(f"{repo}/config.yaml") as f:
-        cfg = yaml.safe_load(f)
+    cfg = save_tiny_job(root, ts, repo)
     cfg.update(threads=1, checkpoint_every=5, variants={})
     small = {"steps": 120, "batch_size": 4, "lr": 1e-3, "ema_decay": 0.9, "log_every": 5}
     cfg["methods"]["cdd"]["train"] = {**small, "ema_decay": 0.0}
