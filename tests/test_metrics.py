@@ -117,19 +117,19 @@ def test_bootstrap_fd_agrees_with_clean_fid_and_brackets_it(hr, space):
     exact = metrics.frechet_distance(f, f_ref)
     fast = metrics._frechet_from_grams(f @ b.T, f @ f.T, f @ mu2, mu2 @ mu2 + (b * b).sum() / (len(b) - 1), len(b))
     assert fast == pytest.approx(exact, rel=1e-6)
-    lo, hi = metrics.frechet_distance_bootstrap(f, f_ref, 100, seed=0)
+    lo, hi = metrics.percentile_interval(metrics.frechet_distance_resamples(f, f_ref, 100, seed=0))
     assert lo < hi and lo < exact * 1.5 and hi > exact * 0.9
-    assert (lo, hi) == metrics.frechet_distance_bootstrap(f, f_ref, 100, seed=0)  # seeded
+    assert (lo, hi) == metrics.percentile_interval(metrics.frechet_distance_resamples(f, f_ref, 100, seed=0))  # seeded
 
 
-def test_mean_bootstrap_brackets_the_mean_and_narrows_with_more_images():
+def test_the_mean_s_bootstrap_interval_brackets_the_mean_and_narrows_with_more_images():
     rng = np.random.default_rng(0)
     small, large = rng.normal(1.0, 1.0, (50, 1, 1, 1)), rng.normal(1.0, 1.0, 5000)  # LPIPS comes as N x 1 x 1 x 1
-    lo_s, hi_s = metrics.mean_bootstrap(small, 200, seed=0)
-    lo_l, hi_l = metrics.mean_bootstrap(large, 200, seed=0)
+    lo_s, hi_s = metrics.percentile_interval(metrics.mean_resamples(small, 200, seed=0))
+    lo_l, hi_l = metrics.percentile_interval(metrics.mean_resamples(large, 200, seed=0))
     assert lo_s < small.mean() < hi_s and lo_l < large.mean() < hi_l
     assert (hi_l - lo_l) < (hi_s - lo_s) / 5  # ~ 1 / sqrt(n)
-    assert metrics.mean_bootstrap(small, 200, seed=0) == (lo_s, hi_s)  # seeded
+    assert metrics.percentile_interval(metrics.mean_resamples(small, 200, seed=0)) == (lo_s, hi_s)  # seeded
 
 
 def test_colour_error_is_the_mean_channel_shift_in_grey_levels():

@@ -148,12 +148,6 @@ def frechet_distance_resamples(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed
     return np.array([fd(idx) for idx in bootstrap_indices(len(f1), n_boot, seed)])
 
 
-def frechet_distance_bootstrap(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed: int,
-                               level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the Frechet distance over the images behind ``f1``."""
-    return percentile_interval(frechet_distance_resamples(f1, f2, n_boot, seed), level)
-
-
 def _gram_resampler(f1: np.ndarray, f2: np.ndarray):
     m = len(f2)
     mu2 = f2.mean(axis=0)
@@ -186,12 +180,6 @@ def mean_resamples(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """The mean of per-image values (LPIPS, PSNR, saturation, ...) on each bootstrap resample of the test images."""
     values = np.asarray(values, dtype=np.float64).ravel()
     return values[bootstrap_indices(len(values), n_boot, seed)].mean(axis=1)
-
-
-def mean_bootstrap(values: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of per-image values over the test images: the uncertainty a single
-    sampling seed still has."""
-    return percentile_interval(mean_resamples(values, n_boot, seed), level)
 
 
 def _frechet_from_grams(g: np.ndarray, k: np.ndarray, p: np.ndarray, const: float, m: int) -> float:
