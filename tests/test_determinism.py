@@ -1,4 +1,7 @@
-"""The same config gives the same Table 1, byte for byte; another seed gives other numbers (a reduced smoke DAG)."""
+"""The same config gives the same Table 1, byte for byte; another seed gives other numbers (a reduced smoke DAG).
+And a refactor changes no result: the reduced DAG's table1.csv and claims.csv equal, byte for byte, those recorded
+in tests/data/ at the commit before the [10] refactor (8710f88); a change that means to move numbers records them
+anew, and says so in its commit."""
 import os
 import subprocess
 
@@ -8,11 +11,15 @@ import yaml
 from test_workflow import ENV, SNAKEMAKE, _workdir, reduced_config
 
 
-def _table1(repo, folder, cfg):
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def _table1(repo, folder, cfg, claims=False):
     wd = _workdir(repo, str(folder))
     with open(os.path.join(wd, "config.yaml"), "w") as f:
         yaml.safe_dump(cfg, f, sort_keys=False)
-    out = subprocess.run(SNAKEMAKE + ["--cores", "2", "results/table1.csv"], cwd=wd, capture_output=True, text=True,
+    targets = ["results/table1.csv"] + (["results/claims.csv"] if claims else [])
+    out = subprocess.run(SNAKEMAKE + ["--cores", "2", *targets], cwd=wd, capture_output=True, text=True,
                          timeout=1200, env=ENV)
     assert out.returncode == 0, out.stderr[-4000:]
     return open(os.path.join(wd, "results", "table1.csv")).read()
@@ -25,8 +32,11 @@ def test_same_config_same_table_and_another_seed_other_numbers(repo, tmp_path):
     runs = {}
     for name, seed in (("a", 0), ("b", 0), ("other_seed", 1)):
         (tmp_path / name).mkdir()
-        runs[name] = _table1(repo, tmp_path / name, {**cfg, "seed": seed})
+        runs[name] = _table1(repo, tmp_path / name, {**cfg, "seed": seed}, claims=name == "a")
     assert runs["a"] == runs["b"]
+    assert runs["a"] == open(os.path.join(DATA, "reduced_table1.csv")).read()  # as before the refactor
+    claims = open(tmp_path / "a" / "results" / "claims.csv").read()
+    assert claims == open(os.path.join(DATA, "reduced_claims.csv")).read()
     assert runs["other_seed"] != runs["a"]
     # the numbers moved, not just a label: every measured diffusion row differs
     import io
