@@ -72,7 +72,7 @@ def main() -> None:
             print(f"- `{name}`: **{'pass' if g['pass'] else 'FAIL'}** ({nums})")
     print("\n## Table 1 (`results/table1.md`)\n")
     print(open(f"{r}/table1.md").read())
-    fd = "fid" if "fid" in open(f"{r}/table1.csv").readline() else "fd_proxy"
+    fd = "fid" if "fid_mean" in open(f"{r}/table1.csv").readline() else "fd_proxy"
     lp = fd.replace("fd_proxy", "lpips_proxy").replace("fid", "lpips")
     s = spreads(r, [fd, lp])
     print("## Where the uncertainty comes from\n")
