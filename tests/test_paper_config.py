@@ -28,7 +28,8 @@ def test_paper_config_plans_the_whole_dag_through_the_slurm_profile_offline(repo
     runs = config.runs(config.load(f"{repo}/config.yaml", f"{repo}/configs/paper.yaml"))
     jobs = _job_stats(log)
     trained = sum(1 for spec in runs.values() if methods.trains(spec["method"]))
-    assert trained == 13 and jobs["train"] == trained * len(config.load(f"{repo}/config.yaml", f"{repo}/configs/paper.yaml")["train_seeds"])
+    paper = config.load(f"{repo}/config.yaml", f"{repo}/configs/paper.yaml")
+    assert trained == 13 and jobs["train"] == trained * len(paper["train_seeds"])
     assert jobs["download_metric_weights"] == 1 and jobs["table1"] == 1 and jobs["sample"] == jobs["evaluate"] > 60
     # training and sampling jobs ask SLURM for the config's GPU; metrics and notebooks do not
     blocks = re.split(r"\n(?=\[.*\]\nrule )", log)

@@ -135,7 +135,7 @@ def spread(reps: list[Replicate], metric: str) -> dict:
     for r in reps:
         by_train.setdefault(r.train_seed, []).append(r)
     within = [np.std([r.values[metric] for r in g], ddof=1) for g in by_train.values() if len(g) > 1]
-    means = [np.mean([r.values[metric] for r in g]) for g in by_train.values()]
+    means = [v for v, _ in _units(reps, "train_seed", metric).values()]
     return {"images": float(np.std(np.mean([r.resamples[metric] for r in reps], axis=0), ddof=1)),
             "sampling_seeds": float(np.mean(within)) if within else math.nan,
             "training_seeds": float(np.std(means, ddof=1)) if len(means) > 1 else math.nan,

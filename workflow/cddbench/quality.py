@@ -108,8 +108,10 @@ def quality_gates(ctx, test_pairs: str, train_patches: str, ref_npz: str, floor_
     v_few, v_many = [r[fd] for r in ldm[few]], [r[fd] for r in ldm[many]]
     spread = max(np.ptp(v_few), np.ptp(v_many))
     gap = float(np.mean(v_few) - np.mean(v_many))
-    gate_ldm = {f"ldm_sr_{few}_{fd}": v_few, f"ldm_sr_{many}_{fd}": v_many, "gap": gap, "seed_spread": float(spread),
-                "n_seeds": len(v_few), "pass": bool(len(v_few) > 1 and gap > spread)}
+    # spread: the range over replicates (training x sampling seeds)
+    gate_ldm = {f"ldm_sr_{few}_{fd}": v_few, f"ldm_sr_{many}_{fd}": v_many, "gap": gap,
+                "replicate_spread": float(spread), "n_replicates": len(v_few),
+                "pass": bool(len(v_few) > 1 and gap > spread)}
 
     # beaten by more than the bootstrap interval: the upper end of LDM-SR's 95% interval over test images (mean over
     # seeds) lies below bicubic's value (without a bootstrap, the mean alone)
