@@ -22,7 +22,7 @@ import pandas as pd
 
 from cddbench import paired
 from cddbench.paper import (BASELINES_4, DDIM_PRETRAINED, DDIM_V, L2_PIXEL, LPIPS_GUIDANCE, NO_GUIDANCE, OURS,
-                             OURS_STAR, PER_SAMPLE_T, RANDOM_INIT, TABLE1)
+                             OURS_STAR, PAPER_VALUES, PER_SAMPLE_T, RANDOM_INIT)
 
 HOLDS, FAILS, UNSURE, UNTESTED = "holds", "does not hold", "inconclusive", "not tested"
 FAMILY_ALPHA = 0.05  # family-wise error rate of each claim (Bonferroni over its comparisons)
@@ -131,16 +131,15 @@ CLAIMS = [
      "FD at 4 steps (the claim names FID); blur as the mean Laplacian-variance sharpness and over-saturation as mean "
      "saturation from the fewest to the most steps (what Fig. 3 shows by eye)"),
 ]
-PAPER = {(run, steps): {"fd": v[0], "lpips": v[1]} for run, steps, v in TABLE1 if v}
 
 
 def _paper_relative(comparison: Comparison) -> float:
     """The paper's own relative difference for a Table 1 comparison (nan where the paper gives no numbers)."""
-    kind = "lpips" if "lpips" in comparison.metric else "fd" if comparison.metric in ("fid", "fd_proxy") else None
+    column = 1 if "lpips" in comparison.metric else 0 if comparison.metric in ("fid", "fd_proxy") else None
     cells = list(comparison.weights)
-    if not kind or comparison.baseline is None or len(cells) != 2 or not all(c in PAPER for c in cells):
+    if column is None or comparison.baseline is None or len(cells) != 2 or not all(c in PAPER_VALUES for c in cells):
         return float("nan")
-    a, b = (PAPER[c][kind] for c in cells)
+    a, b = (PAPER_VALUES[c][column] for c in cells)
     return (a - b) / b
 
 

@@ -27,6 +27,7 @@ TABLE1 = [
     (OURS, 4, (19.64, 0.2656)), ("ldm_sr", 200, (18.63, 0.2551)),
 ]
 TABLE1_RUNS = {run for run, _, _ in TABLE1}
+PAPER_VALUES = {(run, steps): v for run, steps, v in TABLE1 if v}  # {(run, steps): (FID, LPIPS)}
 # Row names of variants the paper names; other variants read "<method> [key=value]".
 LABELS = {OURS_STAR: "Ours*", DPM_SOLVER_PP: "DPM-Solver++"}
 # Rows of the paper this benchmark does not reproduce: shown with the paper's values and why they are not run.

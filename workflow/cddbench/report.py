@@ -9,7 +9,7 @@ import pandas as pd
 
 from cddbench import methods
 
-from cddbench.paper import LABELS, NOT_RUN, TABLE1
+from cddbench.paper import LABELS, NOT_RUN, PAPER_VALUES, TABLE1
 
 METRIC_COLUMNS = ["fid", "fd_proxy", "kid", "kd_proxy", "lpips", "lpips_proxy", "psnr", "ssim", "colour_error",
                   "saturation", "sharpness", "seconds_per_image"]
@@ -59,7 +59,6 @@ def summarize(records: pd.DataFrame, params: dict[str, dict],
     backends = set(records["metric_backend"])
     if len(backends) != 1:
         raise ValueError(f"records mix metric backends {sorted(backends)}; rerun the evaluation")
-    paper = {(r, s): v for r, s, v in TABLE1 if v}
     cols = [c for c in METRIC_COLUMNS if c in records.columns]
     rows = []
     for (run, steps), g in records.groupby(["run", "steps"], sort=False):
@@ -79,7 +78,7 @@ def summarize(records: pd.DataFrame, params: dict[str, dict],
                 row[f"{c}_ci_low"], row[f"{c}_ci_high"] = float(g[f"{c}_ci_low"].mean()), float(g[f"{c}_ci_high"].mean())
             if cell_intervals and c in cell_intervals.get((run, int(steps)), {}):
                 row[f"{c}_ci_low"], row[f"{c}_ci_high"] = cell_intervals[(run, int(steps))][c]
-        row["paper_fid"], row["paper_lpips"] = paper.get((run, int(steps)), (math.nan, math.nan))
+        row["paper_fid"], row["paper_lpips"] = PAPER_VALUES.get((run, int(steps)), (math.nan, math.nan))
         row["metric_backend"] = next(iter(backends))
         rows.append(row)
     return pd.DataFrame(rows)
