@@ -9,7 +9,7 @@ rule reference_features:
         npz=f"{RESULTS}/metrics/reference.npz",
         floor=f"{RESULTS}/metrics/reference_floor.json",
     params:
-        cfg=cfg_json("seed", "threads", "evaluate"),
+        cfg=cfg_json("seed", "threads", "device", "evaluate"),
     conda:
         CONDA_ENV
     log:
@@ -34,7 +34,7 @@ rule evaluate:
         json=f"{RESULTS}/metrics/{{run}}/{{steps}}/train{{tseed}}/seed{{seed}}.json",
         per_image=f"{RESULTS}/metrics/{{run}}/{{steps}}/train{{tseed}}/seed{{seed}}.npz",  # per-image values, bootstrap resamples
     params:
-        cfg=cfg_json("seed", "threads", "evaluate"),
+        cfg=cfg_json("seed", "threads", "device", "evaluate"),
     conda:
         CONDA_ENV
     log:
@@ -60,7 +60,7 @@ rule metric_validation:
         png=report(f"{RESULTS}/figures/metric_validation.png", caption="../workflow/report/metric_validation.rst",
                    category="Metrics"),
     params:
-        cfg=cfg_json("seed", "threads", "evaluate"),
+        cfg=cfg_json("seed", "threads", "device", "evaluate"),
     conda:
         CONDA_ENV
     log:

@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     for name, (fn, required, options) in COMMANDS.items():
         p = sub.add_parser(name, help=(fn.__doc__ or "").split("\n")[0])
-        p.add_argument("--config", required=True, help="config YAML file, or the inline JSON a rule passes")
+        p.add_argument("--config", required=True, nargs="+",
+                       help="config YAML file and overlays merged over it (configs/*.yaml), or the inline JSON a rule passes")
         p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
         for a in required:
             p.add_argument(f"--{a}", required=True)
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cddbench import config as config_mod
 
-    cfg = config_mod.load(args.config)
+    cfg = config_mod.load(*args.config)
     torch.set_num_threads(args.threads or cfg.get("threads", 1))
     result = COMMANDS[args.command][0](args, cfg)
     if result is not None:
@@ -191,11 +192,11 @@ def validate_metrics(args, cfg):
     import numpy as np
 
     from cddbench import validation
-    from cddbench.evaluate import hr_test_images
+    from cddbench.evaluate import hr_test_images, with_device
 
     ref = np.load(args.reference)
     table = validation.validate_metrics(hr_test_images(args.test_pairs), ref["features"], str(ref["backend"]),
-                                        cfg["evaluate"], cfg["seed"])
+                                        with_device(cfg), cfg["seed"])
     table.to_csv(args.out, index=False)
     validation.figure(table, args.figure)
     return {"rows": len(table)}
@@ -232,6 +233,24 @@ def download_weights(args, cfg):
     from cddbench.metrics import download_weights as download
 
     return download(cfg["evaluate"]["weights_dir"])
+
+
+@command("gpu-check", "out", options=[
+    (("--arch",), {"default": "sd15", "choices": ["sd15", "tiny"],
+                   "help": "sd15: Stable Diffusion 1.5's architecture at 512 px (random weights); tiny: the config's"}),
+    (("--device",), {"default": "cuda"}), (("--precision",), {"default": "bf16", "choices": ["bf16", "fp32"]}),
+    (("--steps",), {"type": int, "default": 5, "help": "timed iterations per training method"}),
+    (("--max-batch",), {"type": int, "default": 256, "help": "the largest batch the out-of-memory search tries"})])
+def gpu_check(args, cfg):
+    """Paper-config iterations and samplers timed on SD-1.5's architecture (docs/benchmarks.md): cddbench.gpucheck."""
+    from cddbench import gpucheck
+
+    m = cfg["methods"]
+    batches = {"ldm_sr": m["ldm_sr"]["train"]["batch_size"], "cdd": m["cdd"]["train"]["batch_size"],
+               "cdd_adapter": m["cdd"]["train"]["batch_size"]}
+    record = gpucheck.run(cfg, args.arch, args.device, args.precision, batches, cfg["sampler"]["batch_size"],
+                          steps=args.steps, max_batch=args.max_batch, out=args.out)
+    return {k: record[k] for k in ("machine", "arch", "precision")}
 
 
 @command("benchmark-cdd", "out")

@@ -13,16 +13,24 @@ def hr_test_images(test_pairs: str) -> np.ndarray:
     return np.stack([np.asarray(im.convert("RGB")) for im in data.load_split(test_pairs)["hr"]])
 
 
+def with_device(cfg: dict) -> dict:
+    """The ``evaluate`` section with the config's resolved ``device`` added: the metric networks, the bootstrap's
+    eigendecompositions and KD's kernel sums run there (a CUDA GPU when present; the same numbers to ~1e-12)."""
+    from cddbench import config
+
+    return {**cfg["evaluate"], "device": config.device(cfg)}
+
+
 def reference(cfg: dict, test_pairs: str, out_npz: str) -> dict:
     """Features of the HR test set (computed once) and the noise floor: FD/KD between two random halves."""
-    ecfg = cfg["evaluate"]
+    ecfg = with_device(cfg)
     backend = metrics.resolve_backend(ecfg)
     hr = hr_test_images(test_pairs)
     feats = metrics.FeatureSpace(backend, ecfg)(hr, ecfg["batch_size"])
     perm = np.random.default_rng(cfg["seed"]).permutation(len(hr))
     a, b = feats[perm[: len(hr) // 2]], feats[perm[len(hr) // 2 :]]
     n = metrics.names(backend)
-    floor = {f"{n.fd}_floor": metrics.frechet_distance(a, b), f"{n.kd}_floor": metrics.kernel_distance(a, b, cfg["seed"]),
+    floor = {f"{n.fd}_floor": metrics.frechet_distance(a, b), f"{n.kd}_floor": metrics.kernel_distance(a, b, cfg["seed"], device=ecfg["device"]),
              "hr_saturation": float(metrics.saturation(hr).mean()), "hr_sharpness": float(metrics.sharpness(hr).mean())}
     np.savez(out_npz, features=feats, backend=backend)
     return {"backend": backend, "n_images": len(hr), **floor}
@@ -35,10 +43,12 @@ def measure_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, ba
     (``<metric>_resamples``; resample b holds the same images in every record, ``metrics.bootstrap_indices``)."""
     n, n_boot = metrics.names(backend), ecfg.get("bootstrap", 0)
     feats = metrics.FeatureSpace(backend, ecfg)(images, ecfg["batch_size"])
-    out = {n.fd: metrics.frechet_distance(feats, ref_feats), n.kd: metrics.kernel_distance(feats, ref_feats, seed)}
+    device = ecfg.get("device", "cpu")  # set by the callers from the config's device (metrics.FeatureSpace)
+    out = {n.fd: metrics.frechet_distance(feats, ref_feats),
+           n.kd: metrics.kernel_distance(feats, ref_feats, seed, device=device)}
     arrays: dict[str, np.ndarray] = {}
     if n_boot:
-        arrays[f"{n.fd}_resamples"] = metrics.frechet_distance_resamples(feats, ref_feats, n_boot, seed)
+        arrays[f"{n.fd}_resamples"] = metrics.frechet_distance_resamples(feats, ref_feats, n_boot, seed, device)
         out[f"{n.fd}_ci_low"], out[f"{n.fd}_ci_high"] = metrics.percentile_interval(arrays[f"{n.fd}_resamples"])
     per_image = {"saturation": metrics.saturation(images), "sharpness": metrics.sharpness(images)}
     if paired:
@@ -69,7 +79,7 @@ def per_image_file(record_json: str) -> str:
 
 
 def evaluate_folder(cfg: dict, sample_dir: str, test_pairs: str, ref_npz: str, out_json: str) -> dict:
-    ecfg = cfg["evaluate"]
+    ecfg = with_device(cfg)
     ref = np.load(ref_npz)
     backend = str(ref["backend"])
     if backend != metrics.resolve_backend(ecfg):

@@ -94,7 +94,7 @@ class FeatureSpace:
     def __init__(self, backend: str, ecfg: dict):
         from cleanfid.resize import make_resizer
 
-        self.backend = backend
+        self.backend, self.device = backend, ecfg.get("device", "cpu")
         if backend == "standard":
             from cleanfid.inception_torchscript import InceptionV3W
 
@@ -104,15 +104,16 @@ class FeatureSpace:
             size = ecfg["proxy_size"]
             self.model = _AlexFeatures(random_alexnet(ecfg["proxy_seed"]), size)
             self.resize = make_resizer("PIL", False, "bicubic", (size, size))
+        self.model.to(self.device)
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray, batch_size: int = 100) -> np.ndarray:
         feats = []
         for i in range(0, len(images), batch_size):
             batch = np.stack([self.resize(im) for im in images[i : i + batch_size]])
-            x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+            x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().to(self.device)
             f = self.model(x)
-            feats.append((f[0] if isinstance(f, tuple) else f).reshape(len(batch), -1).double().numpy())
+            feats.append((f[0] if isinstance(f, tuple) else f).reshape(len(batch), -1).double().cpu().numpy())
         return np.concatenate(feats)
 
 
@@ -133,7 +134,8 @@ def percentile_interval(resamples: np.ndarray, level: float = 0.95) -> tuple[flo
     return float(lo), float(hi)
 
 
-def frechet_distance_resamples(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+def frechet_distance_resamples(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed: int,
+                               device: str = "cpu") -> np.ndarray:
     """The Frechet distance of each bootstrap resample of the images behind ``f1`` (``f2``, the reference, fixed).
 
     Written here because a bootstrap needs hundreds of FDs and clean-fid's takes a general d x d matrix square root
@@ -142,10 +144,14 @@ def frechet_distance_resamples(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed
     - n <= d: eig(C C^T) / ((n - 1)(m - 1)) with C = A B^T (A, B the centred features), every term of a resample
       a row/column pick of Gram matrices computed once;
     - n > d: eig(cov(X S2^{1/2})), the resample's covariance after one fixed d x d transform.
-    (tests/test_metrics.py checks both against clean-fid.)
+    (tests/test_metrics.py checks both against clean-fid.) On a CUDA ``device`` the n > d case runs there in float64
+    (a 1152 x 1152 eigendecomposition per resample is most of an evaluation's time on one CPU core).
     """
+    indices = bootstrap_indices(len(f1), n_boot, seed)
+    if len(f1) > f1.shape[1] and _use_torch(device):
+        return _covariance_resamples_torch(f1, f2, indices, device)
     fd = _gram_resampler(f1, f2) if len(f1) <= f1.shape[1] else _covariance_resampler(f1, f2)
-    return np.array([fd(idx) for idx in bootstrap_indices(len(f1), n_boot, seed)])
+    return np.array([fd(idx) for idx in indices])
 
 
 def _gram_resampler(f1: np.ndarray, f2: np.ndarray):
@@ -176,6 +182,31 @@ def _covariance_resampler(f1: np.ndarray, f2: np.ndarray):
     return fd
 
 
+def _use_torch(device: str) -> bool:
+    """Whether the bootstrap and KD sums run in torch on ``device`` (an accelerator) rather than numpy on the CPU."""
+    return torch.device(device).type != "cpu"
+
+
+def _covariance_resamples_torch(f1: np.ndarray, f2: np.ndarray, indices: np.ndarray, device: str) -> np.ndarray:
+    """``_covariance_resampler`` for every resample at once, in float64 on ``device``."""
+    mu2, s2 = f2.mean(axis=0), np.cov(f2, rowvar=False)
+    w, v = np.linalg.eigh(s2)
+    f1_t = torch.from_numpy(f1).to(device)
+    y_t = torch.from_numpy(f1 @ ((v * np.sqrt(w.clip(min=0))) @ v.T)).to(device)
+    mu2_t, const = torch.from_numpy(mu2).to(device), float(mu2 @ mu2 + np.trace(s2))
+    out = []
+    for idx in torch.from_numpy(indices).to(device).split(25):  # 25 covariances of d x d float64 at a time
+        x, yi = f1_t[idx], y_t[idx]
+        mu1 = x.mean(dim=1)
+        n = x.shape[1]
+        tr1 = ((x - mu1[:, None]) ** 2).sum(dim=(1, 2)) / (n - 1)
+        yc = yi - yi.mean(dim=1, keepdim=True)
+        lam = torch.linalg.eigvalsh(yc.transpose(1, 2) @ yc / (n - 1))
+        fd = (mu1 * mu1).sum(1) - 2 * mu1 @ mu2_t + tr1 + const - 2 * lam.clamp(min=0).sqrt().sum(1)
+        out.append(fd.cpu().numpy())
+    return np.concatenate(out)
+
+
 def mean_resamples(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """The mean of per-image values (LPIPS, PSNR, saturation, ...) on each bootstrap resample of the test images."""
     values = np.asarray(values, dtype=np.float64).ravel()
@@ -194,21 +225,27 @@ def _frechet_from_grams(g: np.ndarray, k: np.ndarray, p: np.ndarray, const: floa
 
 
 def kernel_distance(f1: np.ndarray, f2: np.ndarray, seed: int, num_subsets: int = 100,
-                    max_subset_size: int = 1000) -> float:
+                    max_subset_size: int = 1000, device: str = "cpu") -> float:
     """clean-fid's KID (cubic polynomial kernel, ``num_subsets`` subsets of <= 1000), with its subset draws from
     np.random seeded here. Written out because clean-fid recomputes the kernel on every subset (15 s at 2,000
     images); here the three kernel matrices are computed once and each subset sums a block of them: the same draws
-    in the same order, so the same number (tests/test_metrics.py checks it against clean-fid)."""
+    in the same order, so the same number (tests/test_metrics.py checks it against clean-fid). The block sums run
+    in float64 on ``device`` (on CUDA: the same draws, summed in another order)."""
     d = f1.shape[1]
     m = min(len(f1), len(f2), max_subset_size)
+    cuda = _use_torch(device)
+    if cuda:
+        f1, f2 = (torch.from_numpy(np.asarray(f, np.float64)).to(device) for f in (f1, f2))
     kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((f2, f2), (f1, f1), (f2, f1)))
     rng = np.random.RandomState(seed)  # the global np.random stream clean-fid draws from, seeded, without touching it
+    pick = (lambda i: torch.from_numpy(i).to(device)) if cuda else (lambda i: i)
+    block = (lambda k, i, j: k[i][:, j]) if cuda else (lambda k, i, j: k[np.ix_(i, j)])
     t = 0.0
     for _ in range(num_subsets):
-        ix = rng.choice(len(f2), m, replace=False)  # clean-fid: x from feats2 first, then y from feats1
-        iy = rng.choice(len(f1), m, replace=False)
-        a = kxx[np.ix_(ix, ix)].sum() - kxx[ix, ix].sum() + kyy[np.ix_(iy, iy)].sum() - kyy[iy, iy].sum()
-        t += a / (m - 1) - kxy[np.ix_(ix, iy)].sum() * 2 / m
+        ix = pick(rng.choice(len(f2), m, replace=False))  # clean-fid: x from feats2 first, then y from feats1
+        iy = pick(rng.choice(len(f1), m, replace=False))
+        a = (block(kxx, ix, ix).sum() - kxx[ix, ix].sum() + block(kyy, iy, iy).sum() - kyy[iy, iy].sum()).item()
+        t += a / (m - 1) - block(kxy, ix, iy).sum().item() * 2 / m
     return float(t / num_subsets / m)
 
 
@@ -227,7 +264,8 @@ class Lpips:
                 self._load_alexnet(state)
             else:
                 self.net = lpips.LPIPS(net="alex", lpips=False, pnet_rand=True, verbose=False)
-        self.net.eval().requires_grad_(False)
+        self.device = ecfg.get("device", "cpu")
+        self.net.eval().requires_grad_(False).to(self.device)
 
     def _load_alexnet(self, state: dict) -> None:
         # lpips splits torchvision's AlexNet.features into slice1..5 keeping the original layer indices
@@ -247,7 +285,8 @@ class Lpips:
 
     @torch.no_grad()
     def __call__(self, a: np.ndarray, b: np.ndarray, batch_size: int = 100) -> np.ndarray:
-        out = [self.distance(_to_unit(a[i : i + batch_size]), _to_unit(b[i : i + batch_size])).double().numpy()
+        out = [self.distance(_to_unit(a[i : i + batch_size]).to(self.device),
+                             _to_unit(b[i : i + batch_size]).to(self.device)).double().cpu().numpy()
                for i in range(0, len(a), batch_size)]
         return np.concatenate(out)
 

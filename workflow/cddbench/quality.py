@@ -39,13 +39,13 @@ def _by_steps(records: list[dict], run: str) -> dict[int, list[dict]]:
 def teacher_samples(ctx, n: int, seed: int) -> torch.Tensor:
     from diffusers import DDIMScheduler
 
-    vae = models.load_autoencoder(ctx.vae_dir)
-    unet = models.load_unet(os.path.join(ctx.teacher_dir, "unet"))
+    vae = models.load_autoencoder(ctx.vae_dir).to(ctx.device)
+    unet = models.load_unet(os.path.join(ctx.teacher_dir, "unet")).to(ctx.device)
     ddim = DDIMScheduler.from_config(models.load_scheduler(ctx.teacher_dir).config, clip_sample=False,
                                      timestep_spacing=ctx.cfg["sampler"]["timestep_spacing"], set_alpha_to_one=True)
     ddim.set_timesteps(ctx.cfg["teacher"]["grid_steps"])
     c, s = unet.config.in_channels, unet.config.sample_size
-    z = initial_noise([f"teacher/{i}" for i in range(n)], (c, s, s), seed)
+    z = initial_noise([f"teacher/{i}" for i in range(n)], (c, s, s), seed).to(ctx.device)
     emb = models.null_embedding(unet, n)
     for t in ddim.timesteps:
         z = ddim.step(unet(z, t, emb).sample, t, z).prev_sample
@@ -72,7 +72,7 @@ def training_data_fd(train_patches: str, ref_feats: np.ndarray, backend: str, ec
 
 def quality_gates(ctx, test_pairs: str, train_patches: str, ref_npz: str, floor_json: str, metric_files: list[str],
                   out_json: str, grid_png: str) -> dict:
-    cfg, ecfg = ctx.cfg, ctx.cfg["evaluate"]
+    cfg, ecfg = ctx.cfg, {**ctx.cfg["evaluate"], "device": ctx.device}  # metrics where the models run
     ref = np.load(ref_npz)
     backend, ref_feats = str(ref["backend"]), ref["features"]
     fd = metrics.names(backend).fd

@@ -156,15 +156,20 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
 
 
 def load(ctx, model_dir: str):
-    m = ctx.mcfg
     vae = models.load_autoencoder(ctx.vae_dir).to(ctx.device)
     net = models.AdaptedUNet.load(model_dir).to(ctx.device)
-    sched = models.load_scheduler(model_dir)
+    return few_step_sampler(vae, net, models.load_scheduler(model_dir), ctx.mcfg)
+
+
+def few_step_sampler(vae, net: models.AdaptedUNet, sched, m: dict):
+    """``(lr, steps, noise) -> hr``: DDIM jumps along the distillation grid with the distilled model's (x_hat,
+    eps_hat) (``load``; the GPU check times it on random weights)."""
+    device = net.unet.device
 
     @torch.no_grad()
     def sample(lr: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
-        z = noise.to(ctx.device)
-        cond = models.lr_condition(lr.to(ctx.device), z.shape[-2:])
+        z = noise.to(device)
+        cond = models.lr_condition(lr.to(device), z.shape[-2:])
         times = schedule.few_step_timesteps(sched.config.num_train_timesteps, m["distill_steps"], steps).tolist()
         for t, s in zip(times, times[1:] + [-1]):  # s = -1: the clean end point
             x_hat, eps_hat = predict(net, z, torch.full((len(z),), t, device=z.device), cond, sched,

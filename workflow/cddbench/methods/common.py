@@ -97,12 +97,18 @@ def scheduler_sampler(ctx, model_dir: str, scheduler):
     """A sampler that runs an LDM-SR model (LR concatenated to the latent) with any diffusers scheduler."""
     vae = models.load_autoencoder(ctx.vae_dir).to(ctx.device)
     unet = models.load_unet(os.path.join(model_dir, "unet")).to(ctx.device)
+    return concat_sampler(vae, unet, scheduler)
+
+
+def concat_sampler(vae, unet, scheduler):
+    """``(lr, steps, noise) -> hr`` of a concatenation-conditioned UNet (``scheduler_sampler``; the GPU check times
+    it on random weights)."""
 
     @torch.no_grad()
     def sample(lr: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
         scheduler.set_timesteps(steps)
-        z = noise.to(ctx.device) * scheduler.init_noise_sigma
-        cond = models.lr_condition(lr.to(ctx.device), z.shape[-2:])
+        z = noise.to(unet.device) * scheduler.init_noise_sigma
+        cond = models.lr_condition(lr.to(unet.device), z.shape[-2:])
         for t in scheduler.timesteps:
             out = models.unet_forward(unet, scheduler.scale_model_input(z, t), t, cond)
             z = scheduler.step(out, t, z).prev_sample  # DDIM: eta = 0 by default

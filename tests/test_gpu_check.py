@@ -1,0 +1,40 @@
+"""The GPU check (cddbench.gpucheck) end to end on CPU with the tiny architecture, SD-1.5's architecture as published,
+and the metrics' accelerator paths (torch, float64) against their numpy paths."""
+import numpy as np
+import pytest
+import torch
+
+from cddbench import config, gpucheck, metrics
+
+
+def test_gpu_check_runs_end_to_end_on_cpu_with_the_tiny_architecture(repo):
+    cfg = config.load(f"{repo}/config.yaml")
+    rec = gpucheck.run(cfg, "tiny", "cpu", "fp32", {"ldm_sr": 4, "cdd": 4, "cdd_adapter": 4}, sample_batch=2,
+                       steps=1, warmup=1, max_batch=8)
+    for name in ("ldm_sr", "cdd", "cdd_adapter"):
+        t = rec["training"][name]
+        assert t["batch_size"] == 4 and t["seconds_per_iteration"] > 0 and t["params_trained"] > 0
+        assert rec["largest_batch"][name] == {"largest_batch_that_ran": 8, "peak_memory_gib": None,
+                                              "first_batch_out_of_memory": None, "max_batch_tried": 8}
+    # Ours* trains the encoder only; Ours the encoder and the backbone
+    assert rec["training"]["cdd_adapter"]["params_trained"] < rec["training"]["cdd"]["params_trained"]
+    assert rec["sampling"]["ldm_sr_200"]["steps"] == 200 and rec["sampling"]["cdd_4"]["steps"] == 4
+    assert all(s["seconds_per_image"] > 0 for s in rec["sampling"].values())
+
+
+def test_the_sd15_networks_have_the_published_parameter_counts():
+    vae, unet, sched, size = gpucheck.build_networks("sd15", {}, "meta")
+    # stable-diffusion-v1-5: UNet 859,520,964 parameters, VAE 83,653,863
+    assert sum(p.numel() for p in unet.parameters()) == 859_520_964
+    assert sum(p.numel() for p in vae.parameters()) == 83_653_863
+    assert size == 512 and unet.prompt_embedding.shape == (1, 77, 768) and sched.config.prediction_type == "epsilon"
+
+
+def test_the_accelerator_paths_of_the_bootstrap_and_kd_equal_the_numpy_paths(monkeypatch):
+    rng = np.random.default_rng(0)
+    f1, f2 = rng.normal(size=(60, 20)), rng.normal(0.3, 1.2, size=(70, 20))  # n > d: the covariance resampler
+    fd_np = metrics.frechet_distance_resamples(f1, f2, 30, seed=1)
+    kd_np = metrics.kernel_distance(f1, f2, 7, num_subsets=10, max_subset_size=40)
+    monkeypatch.setattr(metrics, "_use_torch", lambda device: True)  # the CUDA code, run by torch on the CPU
+    np.testing.assert_allclose(metrics.frechet_distance_resamples(f1, f2, 30, seed=1), fd_np, rtol=1e-9)
+    assert metrics.kernel_distance(f1, f2, 7, num_subsets=10, max_subset_size=40) == pytest.approx(kd_np, rel=1e-9)
