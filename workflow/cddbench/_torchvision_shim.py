@@ -8,7 +8,9 @@ clean-fid import torchvision for their backbones, and diffusers imports it when 
 Defining the two schemas (no kernels) lets torchvision import; the models we use
 (alexnet, inception_v3) never call these ops. ``torchvision.io`` stays broken: we use PIL.
 No maintained package provides this, hence the shim. It is a no-op where torchvision's
-extension loads (CUDA machines) or where the schemas already exist.
+extension loads (a matching torch and torchvision, e.g. on a CUDA machine: there the extension defines the schemas
+itself, and defining them first made torchvision's import abort the process, seen on an H200 with torch 2.11) or
+where the schemas already exist.
 """
 from __future__ import annotations
 
@@ -28,11 +30,29 @@ def install() -> None:
     import torch
 
     missing = [name for name in _SCHEMAS if not _op_exists(torch, name)]
-    if not missing:
+    if not missing or _extension_loads(torch):
         return
     _LIBRARY = torch.library.Library("torchvision", "DEF")
     for name in missing:
         _LIBRARY.define(_SCHEMAS[name])
+
+
+def _extension_loads(torch) -> bool:
+    """Load torchvision's compiled extension the way its import does (without importing torchvision); False
+    where it does not load against this torch."""
+    import glob
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("torchvision")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for lib in glob.glob(os.path.join(folder, "_C*.so")):
+            try:
+                torch.ops.load_library(lib)  # a second dlopen by torchvision's import is a no-op
+                return True
+            except (OSError, RuntimeError):
+                pass
+    return False
 
 
 def _op_exists(torch, name: str) -> bool:
