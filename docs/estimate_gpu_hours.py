@@ -1,16 +1,21 @@
-"""GPU-hours of a paper-scale run, ESTIMATED: FLOPs counted, throughput assumed (no GPU was measured for this).
+"""GPU-hours of a paper-scale run: FLOPs counted, throughput measured (``cddbench gpu-check``) or assumed.
 
-    python docs/estimate_gpu_hours.py --config config.yaml configs/paper.yaml [--tflops 125] [--test-images 600]
+    python docs/estimate_gpu_hours.py --measured docs/gpu/gpu_check_h200.json     # rates measured on an H200
+    python docs/estimate_gpu_hours.py --tflops 125                                 # an assumed rate instead
 
 The FLOPs of one forward pass of each network are counted with torch's FlopCounterMode on the meta device (no
 weights, no download) for Stable Diffusion v1.5's published architecture (the paper config's teacher) at 512 px.
 Each stage's cost per training image is then written in those units (backward ~ 2x forward, frozen networks
-forward only), times steps x batch from the config, divided by an assumed sustained throughput: 125 TFLOP/s is
-40% of an A100's bf16 peak. Divide by your own measured rate to rescale.
+forward only), times steps x batch from the config, divided by a sustained throughput. With ``--measured`` that
+throughput is the one ``cddbench gpu-check`` measured on SD-1.5's architecture at the paper config's batches: the
+counted TFLOPs of a timed LDM-SR / CDD (Ours) / Ours* iteration over its seconds, each stage divided by the rate of
+the iteration it resembles (CM, GD, ESRGAN and the encoding by LDM-SR's: they were not timed), sampling by the timed
+LDM-SR-200 sampler's. Without it, ``--tflops`` (125: 40% of an A100's bf16 peak) is assumed for everything.
 """
 from __future__ import annotations
 
 import argparse
+import json
 
 import cddbench  # noqa: F401  (first: the torchvision shim diffusers needs)
 import torch
@@ -72,6 +77,22 @@ def train_cost(method: str, m: dict, n: dict) -> tuple[float, str]:
     raise ValueError(method)
 
 
+def measured_rates(path: str, cfg: dict, n: dict) -> dict[str, float]:
+    """TFLOP/s of each timed iteration and sampler of a ``cddbench gpu-check`` record (its networks are SD-1.5's)."""
+    with open(path) as f:
+        rec = json.load(f)
+    if rec["arch"] != "sd15" or rec["hr_size"] != cfg["data"]["patch_size"]:
+        raise ValueError(f"{path}: measured {rec['arch']} at {rec['hr_size']} px, the config is SD-1.5 at "
+                         f"{cfg['data']['patch_size']} px")
+    m = cfg["methods"]["cdd"]
+    cost = {"ldm_sr": train_cost("ldm_sr", {}, n)[0], "cdd": train_cost("cdd", {**m, "regime": "full"}, n)[0],
+            "cdd_adapter": train_cost("cdd", {**m, "regime": "adapter"}, n)[0]}
+    rates = {k: cost[k] * t["batch_size"] / t["seconds_per_iteration"] for k, t in rec["training"].items()}
+    s = rec["sampling"]["ldm_sr_200"]
+    rates["sample"] = (s["steps"] * n["U"] + n["D"]) / s["seconds_per_image"]
+    return rates
+
+
 def images(tcfg: dict) -> int:
     return tcfg["steps"] * tcfg["batch_size"]
 
@@ -80,14 +101,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", nargs="+", default=["config.yaml", "configs/paper.yaml"],
                     help="config.yaml and the overlays merged over it")
-    ap.add_argument("--tflops", type=float, default=125.0, help="assumed sustained TFLOP/s per GPU")
+    ap.add_argument("--tflops", type=float, default=125.0, help="assumed sustained TFLOP/s per GPU (without --measured)")
+    ap.add_argument("--measured", default=None, help="a `cddbench gpu-check` JSON: its measured rates instead")
     ap.add_argument("--test-images", type=int, default=600, help="test images (DIV2K valid: 100 x 6 crops of 512)")
     args = ap.parse_args()
     cfg = config_mod.load(*args.config)
     n = network_flops(cfg)
-    hours = lambda tflop: tflop / args.tflops / 3600  # noqa: E731
+    rates = measured_rates(args.measured, cfg, n) if args.measured else {}
+
+    def hours(tflop: float, kind: str = "ldm_sr") -> float:
+        return tflop / rates.get(kind, args.tflops) / 3600
+
     print("TFLOPs per image, one forward pass: " + ", ".join(f"{k} {v:.3f}" for k, v in n.items()))
-    print(f"\n| stage | run | per image (TFLOPs) | formula | GPU-hours at {args.tflops:g} TFLOP/s (estimate) |")
+    if rates:
+        print(f"measured ({args.measured}), TFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in rates.items()))
+    rate_name = "the measured rates" if rates else f"{args.tflops:g} TFLOP/s (assumed)"
+    print(f"\n| stage | run | per image (TFLOPs) | formula | GPU-hours at {rate_name} |")
     print("| --- | --- | --- | --- | --- |")
     patches = 800 * cfg["data"]["max_patches_per_source"]  # DIV2K train: 800 images at the patch cap
     rows = [("encode_train", "-", n["E"], "E per training patch", hours(n["E"] * patches))]
@@ -102,7 +131,9 @@ def main() -> None:
                 total = 3 * n["G"] * warm + cost * (seen - warm)
             else:
                 total = cost * seen
-            rows.append(("train", run, cost, f"{formula} (x {replicates} training seeds)", hours(total * replicates)))
+            kind = ("cdd" if m["regime"] == "full" else "cdd_adapter") if method == "cdd" else "ldm_sr"
+            rows.append(("train", run, cost, f"{formula} (x {replicates} training seeds)",
+                         hours(total * replicates, kind)))
         elif method == "gd":
             per_round, fine = 5 * n["U"], 3 * n["U"]
             total = per_round * images(m["train"]) * m["rounds"] + fine * images(m["finetune"])
@@ -118,7 +149,7 @@ def main() -> None:
         for steps in spec["config"]["steps"]:
             sample_total += (steps * per_step + n["D"]) * args.test_images * seeds
     rows.append(("sample", "all runs, steps and seeds", None, "steps x (U [+C]) + D per test image",
-                 hours(sample_total)))
+                 hours(sample_total, "sample")))
     for stage, run, cost, formula, h in rows:
         print(f"| {stage} | {run} | {'' if cost is None else f'{cost:.2f}'} | {formula} | {h:.1f} |")
     print(f"| **total** | | | | **{sum(r[-1] for r in rows):.0f}** |")

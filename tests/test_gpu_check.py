@@ -38,3 +38,15 @@ def test_the_accelerator_paths_of_the_bootstrap_and_kd_equal_the_numpy_paths(mon
     monkeypatch.setattr(metrics, "_use_torch", lambda device: True)  # the CUDA code, run by torch on the CPU
     np.testing.assert_allclose(metrics.frechet_distance_resamples(f1, f2, 30, seed=1), fd_np, rtol=1e-9)
     assert metrics.kernel_distance(f1, f2, 7, num_subsets=10, max_subset_size=40) == pytest.approx(kd_np, rel=1e-9)
+
+
+def test_frechet_distance_works_with_a_scipy_whose_sqrtm_has_no_disp(monkeypatch):
+    """scipy 1.18 removed sqrtm's ``disp`` that clean-fid passes (every FD failed on the GPU machine)."""
+    from scipy import linalg
+
+    rng = np.random.default_rng(0)
+    f1, f2 = rng.normal(size=(80, 10)), rng.normal(0.2, 1.1, size=(90, 10))
+    expected = metrics.frechet_distance(f1, f2)
+    plain = linalg.sqrtm
+    monkeypatch.setattr(linalg, "sqrtm", lambda a, blocksize=64: plain(a))  # scipy >= 1.18: no disp
+    assert metrics.frechet_distance(f1, f2) == pytest.approx(expected, rel=1e-9)

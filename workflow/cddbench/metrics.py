@@ -120,7 +120,31 @@ class FeatureSpace:
 def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
     from cleanfid.fid import fid_from_feats
 
+    _sqrtm_with_disp()
     return float(fid_from_feats(f1, f2))
+
+
+def _sqrtm_with_disp() -> None:
+    """clean-fid 0.1.35 calls ``scipy.linalg.sqrtm(M, disp=False)`` and unpacks ``(sqrtm, error estimate)``; scipy
+    1.18 removed ``disp`` (seen on a GPU machine: TypeError, every FD failed). Where it is gone, put back a
+    ``sqrtm`` that takes it and returns what the old ``disp=False`` did (scipy's own error estimate: the relative
+    Frobenius residual). No released clean-fid avoids the call, hence this."""
+    import inspect
+
+    from scipy import linalg
+
+    if "disp" in inspect.signature(linalg.sqrtm).parameters or getattr(linalg.sqrtm, "_cddbench", False):
+        return
+    plain = linalg.sqrtm
+
+    def sqrtm(a, disp=True, **kw):
+        x = plain(a, **kw)
+        if disp:
+            return x
+        return x, np.linalg.norm(x @ x - a, "fro") ** 2 / np.linalg.norm(a, "fro")
+
+    sqrtm._cddbench = True
+    linalg.sqrtm = sqrtm
 
 
 def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
