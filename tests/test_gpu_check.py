@@ -50,3 +50,37 @@ def test_frechet_distance_works_with_a_scipy_whose_sqrtm_has_no_disp(monkeypatch
     plain = linalg.sqrtm
     monkeypatch.setattr(linalg, "sqrtm", lambda a, blocksize=64: plain(a))  # scipy >= 1.18: no disp
     assert metrics.frechet_distance(f1, f2) == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_gpu_overlay_plans_the_whole_default_dag_on_cuda(repo):
+    """configs/gpu.yaml: the default's runs and replicates, device cuda (checked when a job starts, not at planning)."""
+    import subprocess
+
+    from test_slurm import _job_stats
+    from test_workflow import ENV, SNAKEMAKE
+
+    cfg = config.load(f"{repo}/config.yaml", f"{repo}/configs/gpu.yaml")
+    default = config.load(f"{repo}/config.yaml")
+    assert cfg["device"] == "cuda" and config.runs(cfg).keys() == config.runs(default).keys()
+    assert cfg["train_seeds"] == default["train_seeds"]
+    out = subprocess.run(SNAKEMAKE + ["-n", "--configfile", "configs/gpu.yaml", "--cores", "16"], cwd=repo,
+                         capture_output=True, text=True, timeout=300, env=ENV)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    jobs = _job_stats(out.stdout + out.stderr)
+    assert jobs["table1"] == jobs["claims"] == 1 and jobs["sample"] == jobs["evaluate"] > 90
+
+
+def test_the_paper_configs_cdd_batch_fits_an_80_gb_gpu_by_the_h200_measurement(repo):
+    """The peaks measured at batches 32 and 64 (docs/gpu/gpu_check_h200.json, linear in the batch) put the paper
+    config's CDD batch under 80 GB with 10% to spare."""
+    import json
+
+    with open(f"{repo}/docs/gpu/gpu_check_h200.json") as f:
+        rec = json.load(f)
+    cfg = config.load(f"{repo}/config.yaml", f"{repo}/configs/paper.yaml")
+    for name, batch in (("cdd", cfg["methods"]["cdd"]["train"]["batch_size"]),
+                        ("ldm_sr", cfg["methods"]["ldm_sr"]["train"]["batch_size"])):
+        b1, p1 = rec["training"][name]["batch_size"], rec["training"][name]["peak_memory_gib"]
+        b2, p2 = rec["largest_batch"][name]["largest_batch_that_ran"], rec["largest_batch"][name]["peak_memory_gib"]
+        per_image = (p2 - p1) / (b2 - b1)
+        assert p1 + per_image * (batch - b1) < 0.9 * 80 * 1e9 / 2**30, name
