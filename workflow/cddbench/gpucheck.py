@@ -8,7 +8,7 @@ machine without network still runs it; speed and memory do not depend on the wei
 random 77 x 768 stand-in for CLIP's encoding of the empty prompt. What is timed is the benchmark's own code, not a
 copy: ``train.fit`` (AdamW, clipping, EMA, autocast) around ``methods.common.diffusion_loss`` (LDM-SR) and
 ``methods.cdd.CDDLoss`` (Ours, Ours*), and the samplers of ``methods.common.concat_sampler`` (LDM-SR, DDIM) and
-``methods.cdd.few_step_sampler``. Each iteration is timed between consecutive optimiser steps with the device
+``methods.cdd.sampler`` (the pipeline's ``denoise``). Each iteration is timed between consecutive optimiser steps with the device
 synchronised; the first ``warmup`` iterations (allocator, cuDNN autotuning) are not counted. Peak memory is
 ``torch.cuda.max_memory_allocated`` (what the tensors need, not the allocator's cache). The largest batch that fits
 is found by doubling the paper config's batch until an out-of-memory error (or ``max_batch``).
@@ -186,7 +186,7 @@ def run(cfg: dict, arch: str, device: str, precision: str, train_batch: dict[str
         net = cdd.build(TrainingSet(vae, teacher, sched, None, torch.zeros(1, 3, 1, 1), None),
                         {"init": "pretrained", "regime": "full", "gate": False}).to(device).eval()
     samplers = {"ldm_sr_200": (concat_sampler(vae, ldm, ddim), 200),
-                "cdd_4": (cdd.few_step_sampler(vae, net, sched, {"distill_steps": 50, "consistency_space": "eps"}), 4)}
+                "cdd_4": (cdd.sampler(vae, net, sched, {"distill_steps": 50, "consistency_space": "eps"}, device), 4)}
     for name, (sampler, n) in samplers.items():
         record["sampling"][name] = time_sampling(sampler, size, vae.config.latent_channels, f, sample_batch, n,
                                                  sample_repeats, device, precision)

@@ -152,29 +152,25 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
                 checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, target=target.model, g=g))
     model.save(out_dir)
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
+    from cddbench.pipeline import save_pipeline_folder
+
+    save_pipeline_folder(out_dir, ctx.vae_dir, m["distill_steps"], m["consistency_space"])  # from_pretrained(out_dir)
     return write_info(out_dir, online, [online, ts.vae], images_seen=images_seen(m["train"]))
 
 
 def load(ctx, model_dir: str):
-    vae = models.load_autoencoder(ctx.vae_dir).to(ctx.device)
-    net = models.AdaptedUNet.load(model_dir).to(ctx.device)
-    return few_step_sampler(vae, net, models.load_scheduler(model_dir), ctx.mcfg)
+    """The run's diffusers pipeline (``cddbench.pipeline``): its ``denoise`` is the sampler, so the pipeline a user
+    loads from the run folder gives these samples."""
+    vae = models.load_autoencoder(ctx.vae_dir)
+    net = models.AdaptedUNet.load(model_dir)
+    return sampler(vae, net, models.load_scheduler(model_dir), ctx.mcfg, ctx.device)
 
 
-def few_step_sampler(vae, net: models.AdaptedUNet, sched, m: dict):
-    """``(lr, steps, noise) -> hr``: DDIM jumps along the distillation grid with the distilled model's (x_hat,
-    eps_hat) (``load``; the GPU check times it on random weights)."""
-    device = net.unet.device
+def sampler(vae, net: models.AdaptedUNet, sched, m: dict, device: str):
+    """``(lr, steps, noise) -> hr`` of an adapted model (``load``; the GPU check times it on random weights)."""
+    from cddbench.pipeline import CDDSuperResolutionPipeline
 
-    @torch.no_grad()
-    def sample(lr: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
-        z = noise.to(device)
-        cond = models.lr_condition(lr.to(device), z.shape[-2:])
-        times = schedule.few_step_timesteps(sched.config.num_train_timesteps, m["distill_steps"], steps).tolist()
-        for t, s in zip(times, times[1:] + [-1]):  # s = -1: the clean end point
-            x_hat, eps_hat = predict(net, z, torch.full((len(z),), t, device=z.device), cond, sched,
-                                     m["consistency_space"])
-            z = schedule.ddim_step(x_hat, eps_hat, torch.tensor(s, device=z.device), sched)
-        return models.decode(vae, z)
-
-    return sample
+    pipe = CDDSuperResolutionPipeline(vae, net.unet, net.controlnet, sched, m["distill_steps"],
+                                      m["consistency_space"]).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return lambda lr, steps, noise: pipe.denoise(lr, noise, steps)
