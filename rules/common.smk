@@ -110,6 +110,9 @@ def sample_inputs(w):
         inputs["model"] = model_dir(w.run, w.tseed)
     if base_run(w.run):
         inputs["base"] = base_dir(w.run, w.tseed)
+    if RUNS[w.run]["method"] == "external":  # the outputs or pipeline made elsewhere: a change resamples the row
+        m = RUNS[w.run]["config"]
+        inputs["external"] = m.get("samples") or m.get("pipeline")
     return inputs
 
 

@@ -64,15 +64,18 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     assert set(zip(runs["run"], runs["steps"])) == {
         ("bicubic", 0), ("esrgan", 1), ("ldm_sr", 4), ("ldm_sr", 5), ("dpm_solver", 4),
         ("dpm_solver-algorithm_type=dpmsolver++", 4), ("cm", 1), ("cm", 4), ("gd", 4), ("cdd", 1), ("cdd", 4),
-        ("cdd-regime=adapter", 1), ("cdd-regime=adapter", 4)} | {(r, s) for r in ablations for s in (1, 4)}
+        ("cdd-regime=adapter", 1), ("cdd-regime=adapter", 4), ("external", 4)} | {(r, s) for r in ablations for s in (1, 4)}
     for col in ("fd_proxy_mean", "kd_proxy_mean", "lpips_proxy_mean", "psnr_mean", "ssim_mean",
                 "seconds_per_image_mean"):
         assert runs[col].map(math.isfinite).all(), col
     assert (runs["metric_backend"] == "proxy").all() and "fid_mean" not in runs
     seeded = runs[~runs["method"].isin(["bicubic", "esrgan"])]  # seeds for Table 1, ablation_seeds ([0]) for the rest
-    assert seeded["n_seeds"].eq(seeded["run"].isin(ablations).map({True: 1, False: 2})).all()
-    # train_seeds ([0, 1]) for every run with a trained model (DPM-Solver: LDM-SR's), one for bicubic
-    assert runs["n_train_seeds"].eq(runs["run"].ne("bicubic").map({True: 2, False: 1})).all()
+    assert seeded["n_seeds"].eq(seeded["run"].isin(ablations + ["external"]).map({True: 1, False: 2})).all()
+    # train_seeds ([0, 1]) for every run with a trained model (DPM-Solver: LDM-SR's), one for bicubic and external
+    assert runs["n_train_seeds"].eq(runs["run"].isin(["bicubic", "external"]).map({True: 1, False: 2})).all()
+    # an external model (methods.external): Table 1's last row, and its own family of paired comparisons
+    table = pd.read_csv(os.path.join(wd, "results", "table1.csv"))
+    assert table["run"].iloc[-1] == "external" and math.isfinite(table["fd_proxy_mean"].iloc[-1])
     params = runs.drop_duplicates("run").set_index("run")  # Ours* trains the encoder only
     assert 0 < params.loc["cdd-regime=adapter", "params_trained"] < params.loc["cdd", "params_trained"]
     assert params.loc["cdd-regime=adapter", "params_total"] == params.loc["cdd", "params_total"]
@@ -101,6 +104,8 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     # without LDM-SR-200 claim 1 is not tested, unless one of its comparisons already contradicts it
     assert verdicts[1] == ("does not hold" if (comparisons[comparisons["claim"] == 1]["verdict"] == "does not hold").any()
                            else "not tested")
+    ext = comparisons[comparisons["family"] == "external external"]
+    assert len(ext) == 4 and set(ext["verdict"]) <= {"holds", "does not hold", "inconclusive", "not tested"}
     decided = comparisons[comparisons["verdict"] != "not tested"]
     assert len(decided) > 20 and (decided["ci_low"] <= decided["difference"]).all()
     assert (decided["ci_high"] >= decided["difference"]).all() and (decided["level"] > 0.95).all()

@@ -133,6 +133,21 @@ CLAIMS = [
 ]
 
 
+# What an external model (methods.external) is compared with: the distilled model at the paper's step count and the
+# many-step teacher-quality row, on the Table 1 metrics.
+EXTERNAL_REFERENCES = [(OURS, 4), ("ldm_sr", 200)]
+
+
+def external_comparisons(cells) -> dict[str, list[Comparison]]:
+    """{external run: "it beats each reference" on FD and LPIPS at each of its step counts}, one family per run."""
+    fd, lp = _names(cells)
+    runs = sorted({r for r, _ in cells if r == "external" or r.startswith("external-")})
+    return {run: [Comparison(f"{m}: {run}-{s} beats {ref}-{rs}", m, {(run, s): 1.0, (ref, rs): -1.0},
+                             baseline=(ref, rs))
+                  for s in _steps(cells, run) for ref, rs in EXTERNAL_REFERENCES for m in (fd, lp)]
+            for run in runs}
+
+
 def _paper_relative(comparison: Comparison) -> float:
     """The paper's own relative difference for a Table 1 comparison (nan where the paper gives no numbers)."""
     column = 1 if "lpips" in comparison.metric else 0 if comparison.metric in ("fid", "fd_proxy") else None
@@ -184,13 +199,16 @@ def evaluate(cells: dict[paired.Cell, list[paired.Replicate]]) -> tuple[pd.DataF
         alpha = FAMILY_ALPHA / max(len(comparisons), 1)
         found = [decide(c, cells, alpha) for c in comparisons]
         found += [{"comparison": p, "verdict": UNTESTED, "reason": p} for p in parts if isinstance(p, str)]
-        rows += [{"claim": number, **r} for r in found]
+        rows += [{"claim": number, "family": f"claim {number}", **r} for r in found]
         effects = [r["effect_toward_claim"] for r in found if not math.isnan(r.get("effect_toward_claim", math.nan))]
         claims.append({"claim": number, "text": text, "verdict": combine([r["verdict"] for r in found]),
                        "metrics": judged_on, "comparisons": len(found),
                        "decided": sum(r["verdict"] in (HOLDS, FAILS) for r in found),
                        "median_effect_toward_claim": float(np.median(effects)) if effects else math.nan,
                        "family_level": 1 - FAMILY_ALPHA})
+    for run, comparisons in external_comparisons(cells).items():  # not claims of the paper: rows of their own
+        alpha = FAMILY_ALPHA / len(comparisons)
+        rows += [{"claim": math.nan, "family": f"external {run}", **decide(c, cells, alpha)} for c in comparisons]
     return pd.DataFrame(claims), pd.DataFrame(rows)
 
 
@@ -204,9 +222,14 @@ def to_markdown(claims: pd.DataFrame, comparisons: pd.DataFrame) -> str:
     lines += [f"| {r.claim} | {r.text} | **{r.verdict}** | {r.decided} of {r.comparisons} | "
               + ("—" if math.isnan(r.median_effect_toward_claim) else f"{r.median_effect_toward_claim:+.1%}")
               + " |" for r in claims.itertuples()]
-    for r in claims.itertuples():
-        lines += ["", f"Claim {r.claim} ({r.verdict}), judged on {r.metrics}:"]
-        for c in comparisons[comparisons["claim"] == r.claim].itertuples():
+    sections = [(f"claim {r.claim}", f"Claim {r.claim} ({r.verdict}), judged on {r.metrics}:")
+                for r in claims.itertuples()]
+    sections += [(k, f"{k[len('external '):]} (an external model, not a claim of the paper) against Ours-4 and "
+                     "LDM-SR-200, one family:") for k in dict.fromkeys(comparisons.get("family", []))
+                 if k.startswith("external ")]
+    for family, title in sections:
+        lines += ["", title]
+        for c in comparisons[comparisons["family"] == family].itertuples():
             if c.verdict == UNTESTED:
                 lines.append(f"- {c.comparison}: {c.verdict} ({c.reason})")
                 continue

@@ -95,7 +95,9 @@ def table1(summary: pd.DataFrame) -> pd.DataFrame:
                 "paper_fid": v[0], "paper_lpips": v[1], "metric_backend": summary["metric_backend"].iloc[0]}
                for r, s, v in TABLE1 if r in NOT_RUN]
     out = pd.concat([summary, pd.DataFrame(missing)], ignore_index=True)
-    keys = [order.get((r, s)) for r, s in zip(out["run"], out["steps"])]
+    # rows of external models (methods.external) after the paper's, in config order
+    keys = [order.get((r, s), len(TABLE1) + i if m == "external" else None)
+            for i, (r, s, m) in enumerate(zip(out["run"], out["steps"], out["method"]))]
     out = out.assign(_k=keys).dropna(subset=["_k"]).sort_values("_k")
     timing = [c for c in out.columns if c.startswith("seconds_per_image")]
     return out.drop(columns=["_k", *timing]).reset_index(drop=True)

@@ -1,6 +1,7 @@
 """Sample the test set with one (method, steps, seed): PNGs in dataset order plus a timing record."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -48,9 +49,10 @@ def run(ctx: methods.Context, steps: int, seed: int, test_pairs: str, model_dir:
 
     method = config.runs(ctx.cfg)[ctx.run]["method"]
     module = methods.get(method)
-    sampler = module.load(ctx, model_dir)
     pairs = data.load_split(test_pairs)
     ids, lr = pairs["id"], data.to_tensor(pairs["lr"])
+    ctx = dataclasses.replace(ctx, test_ids=tuple(ids))
+    sampler = module.load(ctx, model_dir)
     shape = latent_shape(ctx, lr.shape[-1] * 4)
     tmp = out_dir.rstrip("/") + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)  # a killed run's PNGs must never join this one's
@@ -64,8 +66,10 @@ def run(ctx: methods.Context, steps: int, seed: int, test_pairs: str, model_dir:
         seconds += time.perf_counter() - start
         for j, im in enumerate(data.to_uint8(hr)):
             Image.fromarray(im).save(os.path.join(tmp, f"{i + j:05d}.png"))
-    record = {"run": ctx.run, "method": method, "steps": steps, "train_seed": ctx.train_seed, "seed": seed, "nfe": module.nfe(steps), "n_images": len(ids),
-              "seconds_per_image": seconds / len(ids), "batch_size": batch_size, "device": ctx.device,
+    timed = getattr(module, "timed", lambda mcfg: True)(ctx.mcfg)  # outputs read from a folder have no latency here
+    record = {"run": ctx.run, "method": method, "steps": steps, "train_seed": ctx.train_seed, "seed": seed,
+              "nfe": module.nfe(steps), "n_images": len(ids), "seconds_per_image": seconds / len(ids) if timed else None,
+              "batch_size": batch_size, "device": ctx.device,
               "precision": ctx.cfg.get("precision", "fp32"), "threads": torch.get_num_threads()}
     with open(os.path.join(tmp, "timing.json"), "w") as f:
         json.dump(record, f, indent=1)

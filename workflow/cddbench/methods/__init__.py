@@ -30,6 +30,7 @@ METHODS = {
     "cm": {"trains": True, "seeded": True, "base": "ldm_sr"},
     "gd": {"trains": True, "seeded": True},
     "cdd": {"trains": True, "seeded": True},
+    "external": {"trains": False, "seeded": True},  # a model from elsewhere (methods/external.py)
 }
 
 
@@ -46,6 +47,7 @@ class Context:
     base_dir: str = ""        # the model folder of the run this method builds on (``base`` in METHODS)
     checkpoint_dir: str = ""  # where training checkpoints go ("": none); kept until the job has finished
     train_seed: int = 0       # seeds model init, batch order and every training random stream (config train_seeds)
+    test_ids: tuple = ()      # the test images' ids in sampling order (set by cddbench.sample.run; methods.external)
 
 
 def get(name: str):
