@@ -48,9 +48,10 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     assert out.returncode == 0, out.stderr[-5000:]
 
     table = pd.read_csv(os.path.join(wd, "results", "table1.csv"))
-    # every row of the paper in its order (LDM-SR-200 is LDM-SR-5 here), StableSR marked, not invented
+    # every row of the paper in its order (LDM-SR-200 is LDM-SR-5 here), StableSR marked, not invented; then the
+    # external model (methods.external)
     assert list(table["row"]) == ["Bicubic", "Real-ESRGAN (1)", "StableSR (200)", "LDM-SR (4)", "DPM-Solver (4)",
-                                  "DPM-Solver++ (4)", "CM (4)", "GD (4)", "Ours* (4)", "Ours (4)"]
+                                  "DPM-Solver++ (4)", "CM (4)", "GD (4)", "Ours* (4)", "Ours (4)", "External (4)"]
     measured = table[table["run"] != "stablesr"]
     assert (measured["status"] == "measured").all() and table.loc[2, "status"].startswith("not run")
     assert math.isnan(table.loc[2, "fd_proxy_mean"]) and table.loc[2, "paper_fid"] == 24.44

@@ -18,7 +18,9 @@ from __future__ import annotations
 import datetime
 import gc
 import json
+import os
 import platform
+import tempfile
 import time
 
 import torch
@@ -27,7 +29,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditi
 from cddbench import models
 from cddbench.methods import cdd
 from cddbench.methods.common import TrainingSet, concat_sampler, diffusion_loss
-from cddbench.train import EMA, autocast, fit, stream
+from cddbench.train import EMA, autocast, fit
 
 # stable-diffusion-v1-5/stable-diffusion-v1-5: unet/config.json, vae/config.json, scheduler/scheduler_config.json
 SD15_UNET = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
@@ -117,8 +119,9 @@ def time_training(name: str, teacher, vae, sched, size: int, batch: int, steps: 
         stamps.append(time.perf_counter())
 
     tcfg = {"steps": warmup + steps + 1, "batch_size": batch, "lr": 1e-5, "ema_decay": ema_decay, "log_every": 10**9}
-    fit(online, loss_fn, tcfg, 2 * batch, 0, f"/tmp/cddbench-gpu-check-{name}.csv", name, after_step=tick,
-        precision=precision)
+    with tempfile.TemporaryDirectory() as tmp:  # fit's loss-curve CSV: not part of the check
+        fit(online, loss_fn, tcfg, 2 * batch, 0, os.path.join(tmp, "loss.csv"), name, after_step=tick,
+            precision=precision)
     per_iter = (stamps[-1] - stamps[warmup]) / steps  # between optimiser steps: forward, backward, step, EMA
     return {"batch_size": batch, "iterations_timed": steps, "seconds_per_iteration": per_iter,
             "images_per_second": batch / per_iter, "peak_memory_gib": _peak_gib(device),

@@ -1,7 +1,8 @@
 """The one training loop every model and method plugs into.
 
 A method supplies the trainable module and ``loss_fn(batch, step) -> {"loss": total, other terms...}``;
-this loop owns the rest: AdamW (weight decay 1e-2), grad-norm clipping at 1.0, constant LR, the EMA copy,
+this loop owns the rest: AdamW (weight decay 1e-2; ``betas`` / ``weight_decay`` / ``grad_clip`` of the train section
+change it), grad-norm clipping at 1.0, constant LR, the EMA copy,
 a seeded batch order, a loss-curve CSV, a progress bar, bf16 autocast on request and resumable checkpoints
 (``Checkpoint``). A non-finite loss stops the run with the step and the term named.
 """
@@ -11,6 +12,7 @@ import copy
 import csv
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Callable
@@ -44,12 +46,19 @@ def autocast(device: str, precision: str):
 # for a teacher trained here, `train_seeds` for the runs), so one method's draws never shift another's. Model init
 # draws from torch's global generator seeded with the seed itself, the batch order from BatchOrder(seed). The offsets
 # are the values earlier releases wrote inline: keeping them keeps every published number.
-STREAMS = {"teacher": 2, "ldm_sr": 3, "cdd": 4, "cm": 5, "gd": 6}
+STREAMS = {"teacher": 2, "ldm_sr": 3, "cdd": 4, "cm": 5, "gd": 6, "sid": 7}
 
 
 def stream(seed: int, name: str) -> torch.Generator:
     """The generator of training stream ``name`` (``STREAMS``) for ``seed``."""
     return torch.Generator().manual_seed(seed + STREAMS[name])
+
+
+def optimizer(params, tcfg: dict) -> torch.optim.AdamW:
+    """AdamW with the train section's ``betas`` and ``weight_decay`` (default (0.9, 0.999) and 1e-2: every method
+    but SiD, whose Adam has betas (0, 0.999) and no weight decay)."""
+    return torch.optim.AdamW(params, lr=tcfg["lr"], betas=tuple(tcfg.get("betas", (0.9, 0.999))),
+                             weight_decay=tcfg.get("weight_decay", 1e-2))
 
 
 class BatchOrder:
@@ -124,7 +133,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, int], dict], tc
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{desc}: the model has no trainable parameters")
-    opt = torch.optim.AdamW(params, lr=tcfg["lr"], weight_decay=1e-2)
+    opt = optimizer(params, tcfg)
+    clip = tcfg.get("grad_clip", 1.0)  # None: no clipping (SiD)
     ema = EMA(model, tcfg["ema_decay"]) if tcfg["ema_decay"] > 0 else None
     order = BatchOrder(n_items, min(tcfg["batch_size"], n_items), seed)
     parts = {"model": model, "opt": opt, "order": order, **({"ema": ema.model} if ema else {}),
@@ -159,7 +169,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, int], dict], tc
                     raise FloatingPointError(f"{desc}: loss term {name!r} is {value.item()} at step {step}")
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip is not None else math.inf)
             opt.step()
             if after_step is not None:
                 after_step()

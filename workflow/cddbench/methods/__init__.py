@@ -30,6 +30,7 @@ METHODS = {
     "cm": {"trains": True, "seeded": True, "base": "ldm_sr"},
     "gd": {"trains": True, "seeded": True},
     "cdd": {"trains": True, "seeded": True},
+    "sid": {"trains": True, "seeded": True, "base": "ldm_sr"},  # distils the LDM-SR model of its training seed
     "external": {"trains": False, "seeded": True},  # a model from elsewhere (methods/external.py)
 }
 

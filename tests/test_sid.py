@@ -1,0 +1,169 @@
+"""SiD (methods/sid.py): the proofs that its losses are the published ones (../PEERS facts, in docs/method.md)."""
+import copy
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from cddbench import models, schedule
+from cddbench.methods import Context
+from cddbench.methods.sid import SiDLoss, concat_net
+
+TINY = {"steps": 3, "batch_size": 4, "lr": 1e-3, "ema_decay": 0.0, "log_every": 1}
+
+
+@pytest.fixture(scope="module")
+def ldm_sr(ts):
+    """An LDM-SR-shaped teacher (the LR concatenated) whose condition channels matter."""
+    torch.manual_seed(3)
+    net = models.add_condition_channels(ts.teacher, 3)
+    with torch.no_grad():
+        net.conv_in.weight[:, -3:].normal_(0, 0.1)
+    return net.requires_grad_(False)
+
+
+@pytest.mark.parametrize("alpha", [1.2, 1.0])
+def test_a_fake_network_equal_to_the_teacher_gives_zero_loss_and_zero_gradient(ts, ldm_sr, alpha):
+    gen = copy.deepcopy(ldm_sr).requires_grad_(True)
+    fake = copy.deepcopy(ldm_sr)
+    loss = SiDLoss(ts.scheduler, alpha=alpha, t_init=625)
+    z = torch.randn(4, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    x_g = loss.generate(concat_net(gen), z, ts.cond[:4])
+    term = loss.generator_loss(concat_net(ldm_sr), concat_net(fake), x_g, ts.cond[:4], torch.Generator().manual_seed(1))
+    term.backward()
+    assert term.item() == 0.0
+    assert all(p.grad is None or not p.grad.any() for p in gen.parameters())
+
+
+def test_the_generator_at_init_is_ldm_srs_x_hat_at_sigma_t_init_z(ts, ldm_sr):
+    loss = SiDLoss(ts.scheduler, alpha=1.2, t_init=625)
+    z = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    abar = ts.scheduler.alphas_cumprod[625]
+    assert abar.item() == pytest.approx(0.1378, abs=1e-4)  # SiD's init sigma 2.5 on this schedule
+    t = torch.full((2,), 625)
+    z_in = (1 - abar).sqrt() * z
+    expected = schedule.pred_to_x_eps(models.unet_forward(ldm_sr, z_in, t, ts.cond[:2]), z_in, t, ts.scheduler)[0]
+    torch.testing.assert_close(loss.generate(concat_net(ldm_sr), z, ts.cond[:2]), expected)
+
+
+def test_the_fake_loss_is_snr_weighted_v_error_equal_to_the_eps_error(ts):
+    """snr/(snr+1) ||v_hat - v||^2 == ||eps_hat - eps||^2, on a v-prediction network with arbitrary outputs."""
+    loss = SiDLoss(ts.scheduler, alpha=1.2, t_init=625)
+    x_g = torch.randn(6, 4, 8, 8)
+    v_hat = torch.randn(6, 4, 8, 8)
+    got = loss.fake_loss(lambda z, t, c: v_hat, x_g, None, torch.Generator().manual_seed(7))
+    z_t, t, eps = loss._noised(x_g, torch.Generator().manual_seed(7))  # the same draws
+    a, s = schedule.alpha_sigma(ts.scheduler, t)
+    snr = a**2 / s**2
+    v = a * eps - s * x_g
+    assert got.item() == pytest.approx((snr / (snr + 1) * (v_hat - v).pow(2)).mean().item(), rel=1e-5)
+
+
+def test_sid_trains_data_free_and_never_changes_the_teacher(ts, repo, tmp_path):
+    """HR latents and pixels set to NaN: the losses stay finite (SiD reads the LR conditions only); LDM-SR's
+    weights are the same after SiD trained on them."""
+    from conftest import save_tiny_job
+    from safetensors.torch import load_file
+
+    from cddbench.methods import ldm_sr, sid
+
+    cfg = save_tiny_job(tmp_path, ts, repo)
+    cfg["methods"]["ldm_sr"]["train"] = TINY
+    cfg["methods"]["sid"] = {"steps": [1], "alpha": 1.2, "t_init": 625,
+                             "train": {**TINY, "betas": [0.0, 0.999], "weight_decay": 0.0, "grad_clip": None}}
+
+    def ctx(run, base=""):
+        return Context(cfg=cfg, train_set=str(tmp_path / "train_set.pt"), vae_dir=str(tmp_path / "vae"),
+                       teacher_dir=str(tmp_path / "teacher"), run=run, mcfg=cfg["methods"][run], base_dir=base)
+
+    ldm_sr.train(ctx("ldm_sr"), str(tmp_path / "ldm_sr"), str(tmp_path / "ldm_sr.csv"))
+    before = load_file(tmp_path / "ldm_sr/unet/diffusion_pytorch_model.safetensors")
+    d = torch.load(tmp_path / "train_set.pt", weights_only=True)
+    d["x0"] = torch.full_like(d["x0"], math.nan)
+    d["hr"] = torch.zeros_like(d["hr"])  # uint8 pixels cannot be NaN; zeros: never read either
+    torch.save(d, tmp_path / "train_set.pt")
+    info = sid.train(ctx("sid", str(tmp_path / "ldm_sr")), str(tmp_path / "sid"), str(tmp_path / "sid.csv"))
+    log = pd.read_csv(tmp_path / "sid.csv")
+    assert len(log) == 3 and log[["loss", "fake"]].map(math.isfinite).all().all()
+    after = load_file(tmp_path / "ldm_sr/unet/diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert info["conditions_seen"] == 3 * 4
+    out = sid.load(ctx("sid"), str(tmp_path / "sid"))(torch.rand(2, 3, 8, 8) * 2 - 1, 1, torch.randn(2, 4, 8, 8))
+    assert out.shape == (2, 3, 16, 16) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="one-step"):
+        sid.load(ctx("sid"), str(tmp_path / "sid"))(torch.zeros(1, 3, 8, 8), 4, torch.zeros(1, 4, 8, 8))
+
+
+class _GaussianSchedule:
+    """A scheduler stand-in for 1-D data: the teacher's alphas_cumprod, predictions in x ("sample")."""
+
+    def __init__(self, scheduler):
+        self.alphas_cumprod = scheduler.alphas_cumprod
+        self.config = type("C", (), {"prediction_type": "sample", "num_train_timesteps": 1000})
+
+
+def test_sid_drives_an_affine_generator_to_a_conditional_gaussian():
+    """Data x | c ~ N(mu c, s^2): the exact teacher x_hat(z_t) = mu c + alpha s^2 / (alpha^2 s^2 + sigma^2)
+    (z_t - alpha mu c); the fake network is the same closed form with learnable (m, k); the generator is affine,
+    x = a c + b z. SiD alone (no data) drives (a, |b|) to (mu, s) within 2%, with alpha = 1 (configs/peers.yaml's;
+    SiD's 1.2 drives |b| to ~1.85 here instead: docs/method.md)."""
+    from diffusers import DDPMScheduler
+
+    sched = _GaussianSchedule(DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012))
+    mu, s = 1.5, 0.5
+
+    def closed_form(mean, std):
+        def net(z, t, c):
+            a, sg = schedule.alpha_sigma(sched, t, z.ndim)
+            return mean * c + a * std**2 / (a**2 * std**2 + sg**2) * (z - a * mean * c)
+        return net
+
+    teacher = closed_form(torch.tensor(mu), torch.tensor(s))
+    m, k = torch.tensor(0.0, requires_grad=True), torch.tensor(1.0, requires_grad=True)  # the fake network
+    ga, gb = torch.tensor(0.0, requires_grad=True), torch.tensor(1.0, requires_grad=True)  # the generator
+    fake = closed_form(m, k)
+
+    def gen(z_in, t, c):  # input sigma_{t_init} z; an x prediction
+        return ga * c + gb * z_in / schedule.alpha_sigma(sched, t, z_in.ndim)[1]
+
+    loss = SiDLoss(sched, alpha=1.0, t_init=625)
+    opt_f = torch.optim.Adam([m, k], lr=1e-2, betas=(0.0, 0.999))
+    opt_g = torch.optim.Adam([ga, gb], lr=1e-2, betas=(0.0, 0.999))
+    g = torch.Generator().manual_seed(0)
+    for _ in range(2000):
+        c = torch.rand(256, 1, 1, 1, generator=g) + 0.5
+        z = torch.randn(256, 1, 1, 1, generator=g)
+        with torch.no_grad():
+            x_g = loss.generate(gen, z, c)
+        opt_f.zero_grad()
+        loss.fake_loss(fake, x_g, c, g).backward()
+        opt_f.step()
+        z = torch.randn(256, 1, 1, 1, generator=g)
+        opt_g.zero_grad()
+        m.requires_grad_(False), k.requires_grad_(False)
+        loss.generator_loss(teacher, fake, loss.generate(gen, z, c), c, g).backward()
+        m.requires_grad_(True), k.requires_grad_(True)
+        opt_g.step()
+    assert ga.item() == pytest.approx(mu, rel=0.02) and abs(gb.item()) == pytest.approx(s, rel=0.02)
+
+
+def test_the_peers_overlay_plans_sid_on_each_training_seeds_ldm_sr(repo):
+    """configs/peers.yaml adds SiD to the default DAG: one training job per training seed, each on that seed's
+    LDM-SR model, sampled at one step."""
+    import subprocess
+
+    from test_slurm import _job_stats
+    from test_workflow import ENV, SNAKEMAKE
+
+    from cddbench import config
+
+    cfg = config.load(f"{repo}/config.yaml", f"{repo}/configs/peers.yaml")
+    assert cfg["methods"]["sid"]["steps"] == [1] and cfg["methods"]["sid"]["train"]["weight_decay"] == 0.0
+    out = subprocess.run(SNAKEMAKE + ["-n", "-p", "--configfile", "configs/peers.yaml", "--cores", "2",
+                                      "results/metrics/sid/1/train1/seed0.json"], cwd=repo, capture_output=True,
+                         text=True, timeout=300, env=ENV)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    assert "--run sid --train-seed 1" in log and "--base results/models/ldm_sr/train1" in log
+    assert _job_stats(log)["evaluate"] == 1
