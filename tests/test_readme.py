@@ -36,12 +36,13 @@ def test_readme_cdd_snippet_matches_the_benchmark_sampler(repo, tmp_path, monkey
                         layers_per_block=1)
     run = tmp_path / "results/models/cdd/train0"
     adapted.save(str(run))
-    DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, prediction_type="v_prediction",
-                  clip_sample=False).save_pretrained(str(run / "scheduler"))
+    sched = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                          prediction_type="v_prediction", clip_sample=False)
+    sched.save_pretrained(str(run / "scheduler"))
     vae.save_pretrained(str(tmp_path / "results/models/autoencoder"))
     mcfg = yaml.safe_load(open(f"{repo}/config.yaml"))["methods"]["cdd"]
-    save_pipeline_folder(str(run), str(tmp_path / "results/models/autoencoder"), mcfg["distill_steps"],
-                         mcfg["consistency_space"])
+    save_pipeline_folder(str(run), str(tmp_path / "results/models/autoencoder"), vae, adapted, sched,
+                         mcfg["distill_steps"], mcfg["consistency_space"])
     lr = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
     Image.fromarray(lr).save(tmp_path / "lr.png")
     monkeypatch.chdir(tmp_path)

@@ -136,17 +136,16 @@ def _load_prompt_embedding(unet: UNet2DConditionModel) -> None:
         unet.prompt_embedding = load_file(path)["prompt_embedding"]
 
 
-def save_pipeline_folder(run_dir: str, vae_dir: str, distill_steps: int, consistency_space: str) -> None:
-    """Make a trained CDD run folder (``unet/``, ``controlnet/``, ``scheduler/``) loadable as a pipeline: ``vae/``
-    as hard links to the autoencoder's files (copies across file systems) and ``model_index.json``."""
+def save_pipeline_folder(run_dir: str, vae_dir: str, vae: AutoencoderKL, net: models.AdaptedUNet,
+                         scheduler: DDPMScheduler, distill_steps: int, consistency_space: str) -> None:
+    """Make a trained CDD run folder (``unet/``, ``controlnet/``, ``scheduler/`` saved from ``net`` and ``scheduler``)
+    loadable as a pipeline: ``vae/`` as hard links to the autoencoder's files (copies across file systems) and
+    ``model_index.json``, written from the in-memory models (it records their classes, not their weights)."""
     vae_out = os.path.join(run_dir, "vae")
     shutil.rmtree(vae_out, ignore_errors=True)
     shutil.copytree(vae_dir, vae_out, copy_function=_link_or_copy)
-    pipe = CDDSuperResolutionPipeline(
-        vae=AutoencoderKL.from_pretrained(vae_out), unet=UNet2DConditionModel.from_pretrained(f"{run_dir}/unet"),
-        controlnet=ControlNetModel.from_pretrained(f"{run_dir}/controlnet"),
-        scheduler=DDPMScheduler.from_pretrained(f"{run_dir}/scheduler"), distill_steps=distill_steps,
-        consistency_space=consistency_space)
+    pipe = CDDSuperResolutionPipeline(vae=vae, unet=net.unet, controlnet=net.controlnet, scheduler=scheduler,
+                                      distill_steps=distill_steps, consistency_space=consistency_space)
     pipe.save_config(run_dir)  # model_index.json only: the components are saved already
 
 

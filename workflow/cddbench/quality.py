@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from cddbench import data, metrics, models
-from cddbench.evaluate import evaluate_images, hr_test_images
+from cddbench.evaluate import evaluate_images, hr_test_images, with_device
 from cddbench.sample import initial_noise
 
 PSNR_MARGIN_DB = 2.0
@@ -72,7 +72,7 @@ def training_data_fd(train_patches: str, ref_feats: np.ndarray, backend: str, ec
 
 def quality_gates(ctx, test_pairs: str, train_patches: str, ref_npz: str, floor_json: str, metric_files: list[str],
                   out_json: str, grid_png: str) -> dict:
-    cfg, ecfg = ctx.cfg, {**ctx.cfg["evaluate"], "device": ctx.device}  # metrics where the models run
+    cfg, ecfg = ctx.cfg, with_device(ctx.cfg)  # metrics where the models run
     ref = np.load(ref_npz)
     backend, ref_feats = str(ref["backend"]), ref["features"]
     fd = metrics.names(backend).fd

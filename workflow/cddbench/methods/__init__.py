@@ -7,6 +7,8 @@ A method module defines:
   ``load(ctx, model_dir)``       return a sampler ``(lr, steps, noise) -> hr`` (tensors in [-1, 1])
   ``nfe(steps)``                 network evaluations per image at that step count
   ``NOTE``                       (optional) a caveat about its row, printed under the table
+  ``timed(mcfg)``                (optional) False when sampling time is not the model's latency (outputs read from
+                                 a folder: methods/external.py); ``ctx.test_ids`` names the images being sampled
 A sampler's ``noise`` is the per-image initial noise; a sampler that needs more draws takes them with
 ``cddbench.sample.more_noise`` (seeded by that noise, so still one stream per (seed, image)).
 A method built on another method's trained model names it as ``base`` below (the rules then pass that run's

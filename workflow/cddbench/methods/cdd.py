@@ -154,7 +154,8 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
     from cddbench.pipeline import save_pipeline_folder
 
-    save_pipeline_folder(out_dir, ctx.vae_dir, m["distill_steps"], m["consistency_space"])  # from_pretrained(out_dir)
+    save_pipeline_folder(out_dir, ctx.vae_dir, ts.vae, model, ts.scheduler, m["distill_steps"],  # from_pretrained(out_dir)
+                         m["consistency_space"])
     return write_info(out_dir, online, [online, ts.vae], images_seen=images_seen(m["train"]))
 
 
