@@ -53,3 +53,36 @@ def save_tiny_job(root, ts, repo) -> dict:
     torch.save({"lr": _to_byte(lr), "hr": _to_byte(ts.hr), "x0": ts.x0}, root / "train_set.pt")
     with open(f"{repo}/config.yaml") as f:
         return yaml.safe_load(f)
+
+
+class GaussianSchedule:
+    """A scheduler stand-in for the 1-D toys of the peers' tests: the teacher's alphas_cumprod, predictions in x."""
+
+    def __init__(self):
+        from diffusers import DDPMScheduler
+
+        self.alphas_cumprod = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085,
+                                            beta_end=0.012).alphas_cumprod
+        self.config = type("C", (), {"prediction_type": "sample", "num_train_timesteps": 1000})
+
+
+def closed_form_denoiser(sched, mean, std):
+    """The exact x prediction for data x | c ~ N(mean c, std^2): mean c + a std^2 / (a^2 std^2 + s^2) (z - a mean c)."""
+    from cddbench import schedule
+
+    def net(z, t, c):
+        a, sg = schedule.alpha_sigma(sched, t, z.ndim)
+        return mean * c + a * std**2 / (a**2 * std**2 + sg**2) * (z - a * mean * c)
+    return net
+
+
+@pytest.fixture(scope="module")
+def ldm_sr(ts):
+    """An LDM-SR-shaped teacher (the LR concatenated) whose condition channels matter (the peers' tests)."""
+    from cddbench import models
+
+    torch.manual_seed(3)
+    net = models.add_condition_channels(ts.teacher, 3)
+    with torch.no_grad():
+        net.conv_in.weight[:, -3:].normal_(0, 0.1)
+    return net.requires_grad_(False)

@@ -156,3 +156,23 @@ def test_claims_name_their_metrics_and_report_effect_sizes_beside_the_paper_s():
     ablation = comparisons[comparisons["comparison"].str.contains("cdd-init=random")]
     assert ablation["paper_relative"].isna().all()  # Fig. 5 gives no numbers to compare with
     assert "judged on FD and LPIPS" in claims.to_markdown(table, comparisons)
+
+
+def test_each_peer_is_one_family_against_ours_at_its_own_step_counts():
+    """SiD-1 better than Ours-1 holds; DMD2-4 worse than Ours-4 does not hold; DMD2-1 against an Ours-1 that is not
+    there is not compared; results/peers.md lists both families, and says so when no peer ran."""
+    cells = _cells(good=1.0, bad=2.0, noise=0.01, trend=0.2, ldm200=0.9)
+    base = dict(cells)
+    cells[("sid", 1)] = [paired.Replicate(r.seed, {k: v * 0.5 for k, v in r.values.items()},
+                                          {k: v * 0.5 for k, v in r.resamples.items()}, r.train_seed)
+                         for r in cells[("cdd", 1)]]
+    cells[("dmd2", 4)] = cells[("cdd-init=random", 4)]  # at `bad`: worse than Ours-4
+    _, comparisons = claims.evaluate(cells)
+    peers = comparisons[comparisons["family"].str.startswith("peer ")].set_index("comparison")
+    assert set(peers["family"]) == {"peer sid", "peer dmd2"} and len(peers) == 4
+    assert (peers.loc[["fd_proxy: sid-1 beats cdd-1", "lpips_proxy: sid-1 beats cdd-1"], "verdict"] == claims.HOLDS).all()
+    assert (peers.loc[["fd_proxy: dmd2-4 beats cdd-4", "lpips_proxy: dmd2-4 beats cdd-4"], "verdict"] == claims.FAILS).all()
+    assert np.allclose(peers["level"], 1 - claims.FAMILY_ALPHA / 2)
+    md = claims.peers_markdown(comparisons)
+    assert "## sid against cdd" in md and "## dmd2 against cdd" in md and "dmd2-4 beats cdd-4" in md
+    assert "No peer ran" in claims.peers_markdown(claims.evaluate(base)[1])

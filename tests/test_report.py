@@ -74,3 +74,16 @@ def test_bootstrap_intervals_are_averaged_over_seeds():
     assert (row["fd_proxy_ci_low"], row["fd_proxy_ci_high"]) == pytest.approx((3.1, 3.5))
     md = report.to_markdown(report.table1(report.summarize(recs, {})))
     assert "3.2 ± 0.28 [3.1, 3.5]" in md  # mean ± std over seeds [bootstrap interval]
+
+
+def test_peers_get_a_block_beyond_the_paper_with_ours_1_beside_them():
+    """Without a peer the table is the paper's rows only (Ours-1 is not a Table 1 row); with SiD / DMD2 records a
+    block follows LDM-SR (200): Ours (1), SiD (1), DMD2 (1), DMD2 (4), under a header row in the markdown."""
+    assert ("cdd", 1) not in set(zip(*[report.table1(report.summarize(_records(), {}))[c] for c in ("run", "steps")]))
+    peers = pd.concat([_records().query("run == 'cdd' and steps == 1").assign(run=r, method=r, steps=s)
+                       for r, s in [("dmd2", 4), ("sid", 1), ("dmd2", 1)]])
+    t = report.table1(report.summarize(pd.concat([_records(), peers]), {}))
+    assert list(t["row"])[-5:] == ["LDM-SR (200)", "Ours (1)", "SiD (1)", "DMD2 (1)", "DMD2 (4)"]
+    md = report.to_markdown(t).splitlines()
+    header = next(i for i, line in enumerate(md) if "**beyond the paper**" in line)
+    assert md[header - 1].startswith("| LDM-SR (200) ") and md[header + 1].startswith("| Ours (1) ")

@@ -13,16 +13,6 @@ from cddbench.methods.sid import SiDLoss, concat_net
 TINY = {"steps": 3, "batch_size": 4, "lr": 1e-3, "ema_decay": 0.0, "log_every": 1}
 
 
-@pytest.fixture(scope="module")
-def ldm_sr(ts):
-    """An LDM-SR-shaped teacher (the LR concatenated) whose condition channels matter."""
-    torch.manual_seed(3)
-    net = models.add_condition_channels(ts.teacher, 3)
-    with torch.no_grad():
-        net.conv_in.weight[:, -3:].normal_(0, 0.1)
-    return net.requires_grad_(False)
-
-
 @pytest.mark.parametrize("alpha", [1.2, 1.0])
 def test_a_fake_network_equal_to_the_teacher_gives_zero_loss_and_zero_gradient(ts, ldm_sr, alpha):
     gen = copy.deepcopy(ldm_sr).requires_grad_(True)
@@ -95,29 +85,18 @@ def test_sid_trains_data_free_and_never_changes_the_teacher(ts, repo, tmp_path):
         sid.load(ctx("sid"), str(tmp_path / "sid"))(torch.zeros(1, 3, 8, 8), 4, torch.zeros(1, 4, 8, 8))
 
 
-class _GaussianSchedule:
-    """A scheduler stand-in for 1-D data: the teacher's alphas_cumprod, predictions in x ("sample")."""
-
-    def __init__(self, scheduler):
-        self.alphas_cumprod = scheduler.alphas_cumprod
-        self.config = type("C", (), {"prediction_type": "sample", "num_train_timesteps": 1000})
-
-
 def test_sid_drives_an_affine_generator_to_a_conditional_gaussian():
     """Data x | c ~ N(mu c, s^2): the exact teacher x_hat(z_t) = mu c + alpha s^2 / (alpha^2 s^2 + sigma^2)
     (z_t - alpha mu c); the fake network is the same closed form with learnable (m, k); the generator is affine,
     x = a c + b z. SiD alone (no data) drives (a, |b|) to (mu, s) within 2%, with alpha = 1 (configs/peers.yaml's;
     SiD's 1.2 drives |b| to ~1.85 here instead: docs/method.md)."""
-    from diffusers import DDPMScheduler
+    from conftest import GaussianSchedule, closed_form_denoiser
 
-    sched = _GaussianSchedule(DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012))
+    sched = GaussianSchedule()
     mu, s = 1.5, 0.5
 
     def closed_form(mean, std):
-        def net(z, t, c):
-            a, sg = schedule.alpha_sigma(sched, t, z.ndim)
-            return mean * c + a * std**2 / (a**2 * std**2 + sg**2) * (z - a * mean * c)
-        return net
+        return closed_form_denoiser(sched, mean, std)
 
     teacher = closed_form(torch.tensor(mu), torch.tensor(s))
     m, k = torch.tensor(0.0, requires_grad=True), torch.tensor(1.0, requires_grad=True)  # the fake network

@@ -22,7 +22,7 @@ import pandas as pd
 
 from cddbench import paired
 from cddbench.paper import (BASELINES_4, DDIM_PRETRAINED, DDIM_V, L2_PIXEL, LPIPS_GUIDANCE, NO_GUIDANCE, OURS,
-                             OURS_STAR, PAPER_VALUES, PER_SAMPLE_T, RANDOM_INIT)
+                             OURS_STAR, PAPER_VALUES, PEERS, PER_SAMPLE_T, RANDOM_INIT)
 
 HOLDS, FAILS, UNSURE, UNTESTED = "holds", "does not hold", "inconclusive", "not tested"
 FAMILY_ALPHA = 0.05  # family-wise error rate of each claim (Bonferroni over its comparisons)
@@ -148,6 +148,17 @@ def external_comparisons(cells) -> dict[str, list[Comparison]]:
             for run in runs}
 
 
+def peer_comparisons(cells) -> dict[str, list[Comparison]]:
+    """{peer run (paper.PEERS, issue [11]): "it beats Ours at the same step count" on FD and LPIPS}, one family
+    per run, at each of its step counts that Ours was also sampled at."""
+    fd, lp = _names(cells)
+    runs = sorted({r for r, _ in cells if r.split("-", 1)[0] in PEERS})
+    return {run: [Comparison(f"{m}: {run}-{s} beats {OURS}-{s}", m, {(run, s): 1.0, (OURS, s): -1.0},
+                             baseline=(OURS, s))
+                  for s in _steps(cells, run) if (OURS, s) in cells for m in (fd, lp)]
+            for run in runs}
+
+
 def _paper_relative(comparison: Comparison) -> float:
     """The paper's own relative difference for a Table 1 comparison (nan where the paper gives no numbers)."""
     column = 1 if "lpips" in comparison.metric else 0 if comparison.metric in ("fid", "fd_proxy") else None
@@ -209,6 +220,9 @@ def evaluate(cells: dict[paired.Cell, list[paired.Replicate]]) -> tuple[pd.DataF
     for run, comparisons in external_comparisons(cells).items():  # not claims of the paper: rows of their own
         alpha = FAMILY_ALPHA / len(comparisons)
         rows += [{"claim": math.nan, "family": f"external {run}", **decide(c, cells, alpha)} for c in comparisons]
+    for run, comparisons in peer_comparisons(cells).items():  # beyond the paper (results/peers.md)
+        alpha = FAMILY_ALPHA / max(len(comparisons), 1)
+        rows += [{"claim": math.nan, "family": f"peer {run}", **decide(c, cells, alpha)} for c in comparisons]
     return pd.DataFrame(claims), pd.DataFrame(rows)
 
 
@@ -228,14 +242,34 @@ def to_markdown(claims: pd.DataFrame, comparisons: pd.DataFrame) -> str:
                      "LDM-SR-200, one family:") for k in dict.fromkeys(comparisons.get("family", []))
                  if k.startswith("external ")]
     for family, title in sections:
-        lines += ["", title]
-        for c in comparisons[comparisons["family"] == family].itertuples():
-            if c.verdict == UNTESTED:
-                lines.append(f"- {c.comparison}: {c.verdict} ({c.reason})")
-                continue
-            rel = "" if math.isnan(c.relative) else f" (rel {c.relative:+.1%})"
-            mdd = "" if math.isnan(c.mdd_relative) else f" ({c.mdd_relative:.1%})"
-            paper = "" if math.isnan(c.paper_relative) else f", paper {c.paper_relative:+.1%}"
-            lines.append(f"- {c.comparison}: difference {c.difference:.4g}{rel} [{c.ci_low:.4g}, {c.ci_high:.4g}] "
-                         f"at {c.level:.4f}, mdd {c.min_detectable:.3g}{mdd}{paper} -> {c.verdict}")
+        lines += ["", title, *_comparison_lines(comparisons, family)]
+    return "\n".join(lines)
+
+
+def _comparison_lines(comparisons: pd.DataFrame, family: str) -> list[str]:
+    lines = []
+    for c in comparisons[comparisons["family"] == family].itertuples():
+        if c.verdict == UNTESTED:
+            lines.append(f"- {c.comparison}: {c.verdict} ({c.reason})")
+            continue
+        rel = "" if math.isnan(c.relative) else f" (rel {c.relative:+.1%})"
+        mdd = "" if math.isnan(c.mdd_relative) else f" ({c.mdd_relative:.1%})"
+        paper = "" if math.isnan(c.paper_relative) else f", paper {c.paper_relative:+.1%}"
+        lines.append(f"- {c.comparison}: difference {c.difference:.4g}{rel} [{c.ci_low:.4g}, {c.ci_high:.4g}] "
+                     f"at {c.level:.4f}, mdd {c.min_detectable:.3g}{mdd}{paper} -> {c.verdict}")
+    return lines
+
+
+def peers_markdown(comparisons: pd.DataFrame) -> str:
+    """results/peers.md: each peer beyond the paper against Ours at the same step count, by the claims' rule."""
+    families = [f for f in dict.fromkeys(comparisons.get("family", [])) if f.startswith("peer ")]
+    lines = ["# The one-step peers beyond the paper against Ours (CDD)", "",
+             f"The claims' rule (`cddbench.claims`): paired intervals over test images and training / sampling "
+             f"replicates (`cddbench.paired`), each peer's comparisons one family at level {1 - FAMILY_ALPHA:g} "
+             "(Bonferroni). \"holds\": the peer is better than Ours at that step count (lower FD / LPIPS)."]
+    if not families:
+        return "\n".join(lines + ["", f"No peer ran in this config ({', '.join(PEERS)}; "
+                                       "`--configfile configs/peers.yaml` adds them)."])
+    for family in families:
+        lines += ["", f"## {family[len('peer '):]} against {OURS}:", *_comparison_lines(comparisons, family)]
     return "\n".join(lines)

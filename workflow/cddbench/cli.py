@@ -212,7 +212,7 @@ def quality_gates(args, cfg):
                  args.out, args.grid)
 
 
-@command("claims", "out-csv", "out-comparisons", "out-md", options=[
+@command("claims", "out-csv", "out-comparisons", "out-md", "out-peers", options=[
     (("--metrics",), {"nargs": "+", "required": True,
                       "help": "metric records of the configured runs (the .npz beside each read)"})])
 def claims(args, cfg):
@@ -224,6 +224,8 @@ def claims(args, cfg):
     comparisons.to_csv(args.out_comparisons, index=False)
     with open(args.out_md, "w") as f:
         f.write(claims_mod.to_markdown(table, comparisons) + "\n")
+    with open(args.out_peers, "w") as f:
+        f.write(claims_mod.peers_markdown(comparisons) + "\n")
     return dict(zip(table["claim"].astype(str), table["verdict"]))
 
 

@@ -81,6 +81,10 @@ def _check_values(cfg: dict) -> None:
             need(m["distill_steps"] <= T, f"methods.{name}.distill_steps", f"at most num_train_timesteps ({T})")
             need(max(m["steps"]) <= m["distill_steps"], f"methods.{name}.steps",
                  f"at most distill_steps ({m['distill_steps']}): sampling runs on the distillation grid")
+        if name == "dmd2":
+            need(m["denoising_steps"] <= T, "methods.dmd2.denoising_steps", f"at most num_train_timesteps ({T})")
+            need(max(m["steps"]) <= m["denoising_steps"], "methods.dmd2.steps",
+                 f"at most denoising_steps ({m['denoising_steps']}): sampling runs on the generator's grid")
     if "gd" in methods:
         gd = methods["gd"]
         need(gd["steps"][0] * 2 ** gd["rounds"] <= T, "methods.gd.rounds",

@@ -8,8 +8,9 @@ import os
 import pandas as pd
 
 from cddbench import methods
+from cddbench.paper import BEYOND, LABELS, NOT_RUN, PAPER_VALUES, PEERS, TABLE1
 
-from cddbench.paper import LABELS, NOT_RUN, PAPER_VALUES, TABLE1
+PAPER_ROWS = {(run, steps) for run, steps, _ in TABLE1}
 
 METRIC_COLUMNS = ["fid", "fd_proxy", "kid", "kd_proxy", "lpips", "lpips_proxy", "psnr", "ssim", "colour_error",
                   "saturation", "sharpness", "seconds_per_image"]
@@ -95,8 +96,10 @@ def table1(summary: pd.DataFrame) -> pd.DataFrame:
                 "paper_fid": v[0], "paper_lpips": v[1], "metric_backend": summary["metric_backend"].iloc[0]}
                for r, s, v in TABLE1 if r in NOT_RUN]
     out = pd.concat([summary, pd.DataFrame(missing)], ignore_index=True)
-    # rows of external models (methods.external) after the paper's, in config order
-    keys = [order.get((r, s), len(TABLE1) + i if m == "external" else None)
+    # below the paper's rows: the block beyond the paper when a peer ran, then external models in config order
+    if set(out["method"]) & set(PEERS):
+        order.update({cell: len(TABLE1) + i for i, cell in enumerate(BEYOND) if cell not in order})
+    keys = [order.get((r, s), len(TABLE1) + len(BEYOND) + i if m == "external" else None)
             for i, (r, s, m) in enumerate(zip(out["run"], out["steps"], out["method"]))]
     out = out.assign(_k=keys).dropna(subset=["_k"]).sort_values("_k")
     timing = [c for c in out.columns if c.startswith("seconds_per_image")]
@@ -121,6 +124,10 @@ def to_markdown(table: pd.DataFrame) -> str:
                       for m, s, a, b in zip(table[f"{c}_mean"], table[f"{c}_std"], lo, hi)]
     out["paper FID"] = table["paper_fid"].map(lambda v: "" if math.isnan(v) else f"{v:.2f}")
     out["paper LPIPS"] = table["paper_lpips"].map(lambda v: "" if math.isnan(v) else f"{v:.4f}")
+    paper_rows = sum((r, int(s)) in PAPER_ROWS for r, s in zip(table["run"], table["steps"]))
+    if paper_rows < len(out):  # a header row above what follows the paper's rows: peers, then external models
+        header = pd.DataFrame([{c: "" for c in out.columns} | {"row": "**beyond the paper**"}])
+        out = pd.concat([out.iloc[:paper_rows], header, out.iloc[paper_rows:]], ignore_index=True)
     return out.to_markdown(index=False)
 
 

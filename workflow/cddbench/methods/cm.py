@@ -8,13 +8,13 @@ re-noise to the next grid time with fresh noise, repeat.
 from __future__ import annotations
 
 import copy
-import json
 import os
 
 import torch
 
 from cddbench import models, schedule
-from cddbench.methods.common import consistency_distance, images_seen, load_training_set, write_info
+from cddbench.methods.common import (consistency_distance, images_seen, load_base, load_training_set,
+                                     save_student, write_info)
 from cddbench.sample import more_noise
 from cddbench.train import EMA, checkpoint_at, fit, stream
 
@@ -48,7 +48,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     m, seed = ctx.mcfg, ctx.train_seed
     torch.manual_seed(seed)
     ts = load_training_set(ctx)
-    teacher = models.load_unet(os.path.join(ctx.base_dir, "unet")).requires_grad_(False).to(ctx.device)
+    teacher = load_base(ctx)
     online = copy.deepcopy(teacher).requires_grad_(True)
     target = EMA(online, m["target_ema"])
     g = stream(seed, "cm")
@@ -57,10 +57,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
                m["train"], len(ts.x0), seed, log_csv, ctx.run, after_step=lambda: target.update(online),
                precision=ctx.cfg["precision"],
                checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, target=target.model, g=g))
-    models.save_model(unet, os.path.join(out_dir, "unet"))
-    ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
-    with open(os.path.join(ctx.base_dir, "info.json")) as fh:
-        base_images = json.load(fh)["images_seen"]
+    base_images = save_student(unet, ts.scheduler, out_dir, ctx)
     return write_info(out_dir, online, [online, ts.vae],
                       images_seen=base_images + images_seen(m["train"]))
 

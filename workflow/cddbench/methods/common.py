@@ -57,6 +57,26 @@ def load_training_set(ctx) -> TrainingSet:
                        _from_byte(d["hr"]).to(dev))
 
 
+def load_base(ctx) -> torch.nn.Module:
+    """The frozen model of the run this method builds on (``ctx.base_dir``: LDM-SR for CM, SiD and DMD2)."""
+    return models.load_unet(os.path.join(ctx.base_dir, "unet")).requires_grad_(False).to(ctx.device)
+
+
+def save_student(unet: torch.nn.Module, scheduler, out_dir: str, ctx) -> int:
+    """Save a distilled UNet and its scheduler; return the training images its base run has seen (the budget the
+    student builds on, counted in its ``images_seen``)."""
+    models.save_model(unet, os.path.join(out_dir, "unet"))
+    scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
+    with open(os.path.join(ctx.base_dir, "info.json")) as fh:
+        return json.load(fh)["images_seen"]
+
+
+def concat_net(unet):
+    """An LDM-SR-shaped UNet as ``(z, t, cond) -> output`` (the LR concatenated to z): the networks of the
+    data-free peers' losses (``methods.sid``, ``methods.dmd2``), which also take closed forms in the tests."""
+    return lambda z, t, cond: models.unet_forward(unet, z, t, cond)
+
+
 def images_seen(tcfg: dict) -> int:
     """Training images a ``train`` section shows the model (steps x batch): the budget column of the table notes."""
     return tcfg["steps"] * tcfg["batch_size"]

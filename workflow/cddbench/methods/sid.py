@@ -13,13 +13,12 @@ never an HR image or latent. Adam (betas 0, 0.999), no weight decay, no clipping
 from __future__ import annotations
 
 import copy
-import json
 import os
 
 import torch
 
 from cddbench import models, schedule
-from cddbench.methods.common import images_seen, load_training_set, write_info
+from cddbench.methods.common import concat_net, images_seen, load_base, load_training_set, save_student, write_info
 from cddbench.train import checkpoint_at, fit, optimizer, stream
 
 DISPLAY = "SiD"
@@ -73,16 +72,11 @@ class SiDLoss:
         return per_image.mean()
 
 
-def concat_net(unet):
-    """An LDM-SR-shaped UNet as ``(z, t, cond) -> output`` (the LR concatenated to z)."""
-    return lambda z, t, cond: models.unet_forward(unet, z, t, cond)
-
-
 def train(ctx, out_dir: str, log_csv: str) -> dict:
     m, seed = ctx.mcfg, ctx.train_seed
     torch.manual_seed(seed)
     ts = load_training_set(ctx)  # only ts.cond is read below: data-free
-    teacher = models.load_unet(os.path.join(ctx.base_dir, "unet")).requires_grad_(False).to(ctx.device)
+    teacher = load_base(ctx)
     gen = copy.deepcopy(teacher).requires_grad_(True)
     fake = copy.deepcopy(teacher).requires_grad_(True)
     fake_opt = optimizer([p for p in fake.parameters()], m["train"])
@@ -113,10 +107,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
 
     unet = fit(gen, loss_fn, m["train"], len(ts.cond), seed, log_csv, ctx.run, precision=ctx.cfg["precision"],
                checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, fake=fake, fake_opt=fake_opt, g=g))
-    models.save_model(unet, os.path.join(out_dir, "unet"))
-    ts.scheduler.save_pretrained(os.path.join(out_dir, "scheduler"))
-    with open(os.path.join(ctx.base_dir, "info.json")) as fh:
-        base_images = json.load(fh)["images_seen"]
+    base_images = save_student(unet, ts.scheduler, out_dir, ctx)
     # images_seen: the teacher's HR images; SiD itself sees LR conditions only
     return write_info(out_dir, gen, [gen, ts.vae], images_seen=base_images, conditions_seen=images_seen(m["train"]))
 
