@@ -127,9 +127,9 @@ def test_sid_drives_an_affine_generator_to_a_conditional_gaussian():
     assert ga.item() == pytest.approx(mu, rel=0.02) and abs(gb.item()) == pytest.approx(s, rel=0.02)
 
 
-def test_the_peers_overlay_plans_sid_on_each_training_seeds_ldm_sr(repo):
-    """configs/peers.yaml adds SiD to the default DAG: one training job per training seed, each on that seed's
-    LDM-SR model, sampled at one step."""
+def test_the_peers_overlay_plans_each_peer_on_its_training_seed_s_base(repo):
+    """configs/peers.yaml adds SiD, SiD-LSG and DMD2 to the default DAG: one training job per training seed, each on
+    that seed's LDM-SR model (SiD-LSG: the LDM-SR trained with condition dropout)."""
     import subprocess
 
     from test_slurm import _job_stats
@@ -140,9 +140,95 @@ def test_the_peers_overlay_plans_sid_on_each_training_seeds_ldm_sr(repo):
     cfg = config.load(f"{repo}/config.yaml", f"{repo}/configs/peers.yaml")
     assert cfg["methods"]["sid"]["steps"] == [1] and cfg["methods"]["sid"]["train"]["weight_decay"] == 0.0
     out = subprocess.run(SNAKEMAKE + ["-n", "-p", "--configfile", "configs/peers.yaml", "--cores", "2",
-                                      "results/metrics/sid/1/train1/seed0.json"], cwd=repo, capture_output=True,
+                                      "results/metrics/sid/1/train1/seed0.json",
+                                      "results/metrics/sid_lsg/1/train1/seed0.json",
+                                      "results/metrics/dmd2/4/train1/seed0.json"], cwd=repo, capture_output=True,
                          text=True, timeout=300, env=ENV)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]
     assert "--run sid --train-seed 1" in log and "--base results/models/ldm_sr/train1" in log
-    assert _job_stats(log)["evaluate"] == 1
+    assert "--run sid_lsg --train-seed 1" in log and "--base results/models/ldm_sr-condition_dropout=0.1/train1" in log
+    assert "--run dmd2 --train-seed 1" in log
+    assert _job_stats(log)["evaluate"] == 3
+
+
+def test_condition_dropout_zeroes_whole_samples_and_draws_nothing_at_zero():
+    from cddbench.methods.common import drop_condition
+
+    cond, g = torch.ones(1000, 3, 2, 2), torch.Generator().manual_seed(0)
+    assert drop_condition(cond, 0.0, g) is cond and torch.equal(g.get_state(), torch.Generator().manual_seed(0).get_state())
+    out = drop_condition(cond, 0.1, g)
+    per_sample = out.flatten(1)
+    assert ((per_sample == 0).all(1) | (per_sample == 1).all(1)).all()  # a sample keeps or loses its whole LR
+    assert 0.07 < (per_sample == 0).all(1).float().mean() < 0.13
+
+
+def test_guidance_is_null_plus_kappa_times_the_conditional_difference():
+    from cddbench.methods.common import guided
+
+    def net(z, t, c):
+        return z + 2 * c
+
+    assert guided(net, 1.0) is net
+    z, c = torch.randn(2, 4), torch.randn(2, 4)
+    torch.testing.assert_close(guided(net, 1.5)(z, None, c), z + 1.5 * 2 * c)
+
+
+def test_sid_lsg_with_fake_equal_to_teacher_gives_zero_loss_and_a_vanishing_gradient(ts, ldm_sr):
+    """With guidance the generator's gradient sums four network backward passes (null and conditional, teacher and
+    fake) whose float accumulation order differs, so it is zero up to rounding (not bit for bit as without
+    guidance): under 1e-5 of the gradient against a fake network that differs from the teacher."""
+    from cddbench.methods.common import guided
+
+    loss = SiDLoss(ts.scheduler, alpha=1.0, t_init=625)
+    z = torch.randn(4, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+
+    def gradient(fake):
+        gen = copy.deepcopy(ldm_sr).requires_grad_(True)
+        term = loss.generator_loss(guided(concat_net(ldm_sr), 1.5), guided(concat_net(fake), 1.5),
+                                   loss.generate(concat_net(gen), z, ts.cond[:4]), ts.cond[:4],
+                                   torch.Generator().manual_seed(1))
+        term.backward()
+        return term.item(), torch.cat([p.grad.flatten() for p in gen.parameters() if p.grad is not None])
+
+    value, same = gradient(copy.deepcopy(ldm_sr))
+    other = copy.deepcopy(ldm_sr)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(2)) * 1e-2)
+    _, different = gradient(other)
+    assert value == 0.0 and same.abs().max() < 1e-5 * different.abs().max()
+
+
+def test_ldm_sr_without_dropout_is_unchanged_and_sid_lsg_trains_on_the_dropout_variant(ts, repo, tmp_path):
+    """condition_dropout 0 trains the same weights as no key at all (no extra draw); SiD-LSG trains with guidance on
+    an LDM-SR trained with dropout; a config with SiD-LSG but no dropout variant is refused, naming the fix."""
+    from conftest import save_tiny_job
+    from safetensors.torch import load_file
+
+    from cddbench import config
+    from cddbench.methods import ldm_sr as ldm_sr_method, sid_lsg
+
+    cfg = save_tiny_job(tmp_path, ts, repo)
+
+    def ctx(run, mcfg, base=""):
+        return Context(cfg=cfg, train_set=str(tmp_path / "train_set.pt"), vae_dir=str(tmp_path / "vae"),
+                       teacher_dir=str(tmp_path / "teacher"), run=run, mcfg=mcfg, base_dir=base)
+
+    weights = {}
+    for name, extra in [("plain", {}), ("zero", {"condition_dropout": 0.0}), ("lsg", {"condition_dropout": 0.1})]:
+        (tmp_path / name).mkdir()
+        ldm_sr_method.train(ctx("ldm_sr", {"steps": [4], "train": TINY, **extra}), str(tmp_path / name),
+                            str(tmp_path / f"{name}.csv"))
+        weights[name] = load_file(tmp_path / name / "unet/diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(weights["plain"][k], weights["zero"][k]) for k in weights["plain"])
+    assert any(not torch.equal(weights["plain"][k], weights["lsg"][k]) for k in weights["plain"])
+    mcfg = {"steps": [1], "alpha": 1.0, "t_init": 625, "kappa": 1.5,
+            "train": {**TINY, "betas": [0.0, 0.999], "weight_decay": 0.0, "grad_clip": None}}
+    (tmp_path / "sid_lsg").mkdir()
+    sid_lsg.train(ctx("sid_lsg", mcfg, str(tmp_path / "lsg")), str(tmp_path / "sid_lsg"), str(tmp_path / "s.csv"))
+    assert pd.read_csv(tmp_path / "s.csv")[["loss", "fake"]].map(math.isfinite).all().all()
+    full = config.load(f"{repo}/config.yaml", f"{repo}/configs/peers.yaml")
+    del full["variants"]["ldm_sr"]
+    with pytest.raises(ValueError, match=r"methods.sid_lsg: .*add variants.ldm_sr.condition_dropout: \[0.1\]"):
+        config.validate(full)

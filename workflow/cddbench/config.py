@@ -23,11 +23,13 @@ def validate(cfg: dict) -> dict:
     _check_schema(cfg)
     _check_values(cfg)
     pretrain.check_training_data(cfg)  # a shipped teacher trained on other photos would leak test photos
+    configured = runs(cfg)
     for name in cfg["methods"]:
         base = methods.base(name)
-        if base and base not in cfg["methods"]:
-            raise ValueError(f"invalid config at methods.{name}: it builds on the {base!r} run's model; "
-                             f"add a methods.{base} entry")
+        if base and base not in configured:
+            method, _, key = base.partition("-")
+            how = (f"variants.{method}.{key.replace('=', ': [')}]" if key else f"a methods.{base} entry")
+            raise ValueError(f"invalid config at methods.{name}: it builds on the {base!r} run's model; add {how}")
     for name, run in runs(cfg).items():  # each variant's resolved config must be valid too
         if name != run["method"]:
             try:

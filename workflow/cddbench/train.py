@@ -46,7 +46,7 @@ def autocast(device: str, precision: str):
 # for a teacher trained here, `train_seeds` for the runs), so one method's draws never shift another's. Model init
 # draws from torch's global generator seeded with the seed itself, the batch order from BatchOrder(seed). The offsets
 # are the values earlier releases wrote inline: keeping them keeps every published number.
-STREAMS = {"teacher": 2, "ldm_sr": 3, "cdd": 4, "cm": 5, "gd": 6, "sid": 7, "dmd2": 8}
+STREAMS = {"teacher": 2, "ldm_sr": 3, "cdd": 4, "cm": 5, "gd": 6, "sid": 7, "dmd2": 8, "sid_lsg": 9}
 
 
 def stream(seed: int, name: str) -> torch.Generator:

@@ -71,6 +71,27 @@ def save_student(unet: torch.nn.Module, scheduler, out_dir: str, ctx) -> int:
         return json.load(fh)["images_seen"]
 
 
+def drop_condition(cond: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
+    """Each sample's LR condition replaced by zeros (the null condition) with probability ``p``: classifier-free
+    guidance training (SiD-LSG's p = 0.1). No draw at p = 0, so a run without dropout keeps its random stream."""
+    if not p:
+        return cond
+    keep = (torch.rand(len(cond), generator=g) >= p).to(cond.device, cond.dtype)
+    return cond * keep.view(-1, *([1] * (cond.ndim - 1)))
+
+
+def guided(net, kappa: float):
+    """``net`` with classifier-free guidance: out(null) + kappa (out(c) - out(null)), the null condition zeros;
+    ``net`` itself at kappa = 1."""
+    if kappa == 1:
+        return net
+
+    def out(z, t, cond):
+        null = net(z, t, torch.zeros_like(cond))
+        return null + kappa * (net(z, t, cond) - null)
+    return out
+
+
 def concat_net(unet):
     """An LDM-SR-shaped UNet as ``(z, t, cond) -> output`` (the LR concatenated to z): the networks of the
     data-free peers' losses (``methods.sid``, ``methods.dmd2``), which also take closed forms in the tests."""

@@ -145,7 +145,7 @@ class DMD2Loss:
             # y_f - y_r from the outputs' difference (x_hat is affine in the output, its z_t terms cancel): exactly 0
             # when psi == phi, which a difference of two x_hat's is not (rounding)
             diff = schedule.pred_to_x_eps(out_f - out_r, torch.zeros_like(z_t), t, self.scheduler)[0].float()
-            w = (x_g.detach().float() - y_r).abs().mean(dim=(1, 2, 3), keepdim=True)
+            w = (x_g.detach().float() - y_r).abs().mean(dim=tuple(range(1, x_g.ndim)), keepdim=True)
             grad = torch.nan_to_num(diff / w)
         x = x_g.float()
         return 0.5 * F.mse_loss(x, (x - grad).detach())

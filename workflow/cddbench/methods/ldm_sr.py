@@ -11,8 +11,8 @@ import os
 import torch
 
 from cddbench import models
-from cddbench.methods.common import (diffusion_loss, images_seen, load_training_set, scheduler_sampler,
-                                     write_info)
+from cddbench.methods.common import (diffusion_loss, drop_condition, images_seen, load_training_set,
+                                     scheduler_sampler, write_info)
 from cddbench.train import checkpoint_at, fit, stream
 
 DISPLAY = "LDM-SR"
@@ -27,7 +27,9 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     ts = load_training_set(ctx)
     online = models.add_condition_channels(ts.teacher, ts.cond.shape[1]).requires_grad_(True)
     g = stream(ctx.train_seed, "ldm_sr")
-    unet = fit(online, lambda idx, step: diffusion_loss(online, ts.scheduler, ts.x0[idx], ts.cond[idx], g),
+    p = ctx.mcfg.get("condition_dropout", 0.0)  # > 0: a null-condition branch for guidance (SiD-LSG's teacher)
+    unet = fit(online, lambda idx, step: diffusion_loss(online, ts.scheduler, ts.x0[idx],
+                                                        drop_condition(ts.cond[idx], p, g), g),
                ctx.mcfg["train"], len(ts.x0), ctx.train_seed, log_csv, ctx.run, precision=ctx.cfg["precision"],
                checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, g=g))
     models.save_model(unet, os.path.join(out_dir, "unet"))

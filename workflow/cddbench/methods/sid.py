@@ -1,6 +1,6 @@
 """SiD: Score identity Distillation (Zhou et al., ICML 2024), data-free one-step distillation of the conditional
-LDM-SR model (the facts below as read from the official SiD / SiD-LSG code; long-short guidance is not here: it
-needs a teacher with a null condition).
+LDM-SR model (the facts below as read from the official SiD / SiD-LSG code; long-short guidance: ``kappa``, run by
+``methods.sid_lsg`` on an LDM-SR trained with condition dropout).
 
 A one-step generator G_theta and a "fake" score network psi both start as copies of the frozen teacher phi (LDM-SR,
 LR concatenated). G maps sigma_{t_init} z (t_init = 625) to x_g = x_hat_theta(sigma_{t_init} z, t_init, c). Each
@@ -18,7 +18,8 @@ import os
 import torch
 
 from cddbench import models, schedule
-from cddbench.methods.common import concat_net, images_seen, load_base, load_training_set, save_student, write_info
+from cddbench.methods.common import (concat_net, drop_condition, guided, images_seen, load_base, load_training_set,
+                                     save_student, write_info)
 from cddbench.train import checkpoint_at, fit, optimizer, stream
 
 DISPLAY = "SiD"
@@ -67,13 +68,22 @@ class SiDLoss:
         # psi == phi it is exactly 0 and so is G's gradient, which the difference of two x_hat's is not (rounding)
         diff = schedule.pred_to_x_eps(out_r - out_f, torch.zeros_like(z_t), t, self.scheduler)[0].float()
         x = x_g.float()
-        w = (x - y_r).abs().mean(dim=(1, 2, 3), keepdim=True).detach().clamp(min=1e-5)
-        per_image = (diff * ((y_r - x) - self.alpha * diff) / w).sum(dim=(1, 2, 3))
+        dims = tuple(range(1, x.ndim))  # C, H, W of a latent; any data shape in the toys of the tests
+        w = (x - y_r).abs().mean(dim=dims, keepdim=True).detach().clamp(min=1e-5)
+        per_image = (diff * ((y_r - x) - self.alpha * diff) / w).sum(dim=dims)
         return per_image.mean()
 
 
-def train(ctx, out_dir: str, log_csv: str) -> dict:
+LSG_CONDITION_DROPOUT = 0.1  # SiD-LSG drops the fake network's conditions at this rate when guiding (kappa != 1)
+
+
+def train(ctx, out_dir: str, log_csv: str, stream_name: str = "sid") -> dict:
+    """SiD; with ``kappa`` != 1 in the run's config, SiD-LSG (``methods.sid_lsg``): the teacher and the fake network
+    are guided with the same kappa everywhere (SiD-LSG's LSG setting, kappa1 = ... = kappa4), the fake network
+    trained with condition dropout for its null branch; the teacher needs one (LDM-SR with condition dropout)."""
     m, seed = ctx.mcfg, ctx.train_seed
+    kappa = m.get("kappa", 1.0)
+    p_null = LSG_CONDITION_DROPOUT if kappa != 1 else 0.0
     torch.manual_seed(seed)
     ts = load_training_set(ctx)  # only ts.cond is read below: data-free
     teacher = load_base(ctx)
@@ -81,7 +91,8 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     fake = copy.deepcopy(teacher).requires_grad_(True)
     fake_opt = optimizer([p for p in fake.parameters()], m["train"])
     loss = SiDLoss(ts.scheduler, alpha=m["alpha"], t_init=m["t_init"])
-    g = stream(seed, "sid")
+    g = stream(seed, stream_name)
+    teacher_net, fake_net = guided(concat_net(teacher), kappa), guided(concat_net(fake), kappa)
 
     def loss_fn(idx, step):
         cond = ts.cond[idx]
@@ -90,7 +101,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
         #      one training loop (batches, logging, checkpoints) serves both networks
         with torch.no_grad():
             x_g = loss.generate(concat_net(gen), z, cond)
-        fake_term = loss.fake_loss(concat_net(fake), x_g, cond, g)
+        fake_term = loss.fake_loss(fake_net, x_g, drop_condition(cond, p_null, g), g)
         fake_opt.zero_grad(set_to_none=True)
         fake_term.backward()
         for p in fake.parameters():  # the official code steps psi through nan_to_num
@@ -100,8 +111,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
         # 4-7. G's step: fresh noise, psi and phi frozen (gradients reach G through z_t only)
         fake.requires_grad_(False)
         z = torch.randn((len(idx), *ts.x0.shape[1:]), generator=g).to(cond.device)
-        term = loss.generator_loss(concat_net(teacher), concat_net(fake), loss.generate(concat_net(gen), z, cond),
-                                   cond, g)
+        term = loss.generator_loss(teacher_net, fake_net, loss.generate(concat_net(gen), z, cond), cond, g)
         fake.requires_grad_(True)
         return {"loss": term, "fake": fake_term.detach()}
 
