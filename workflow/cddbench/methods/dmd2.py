@@ -30,7 +30,8 @@ from cddbench.sample import more_noise
 from cddbench.train import checkpoint_at, fit, optimizer, stream
 
 DISPLAY = "DMD2"
-NOTE = "DMD2 reads HR latents only as the GAN's real samples (table notes: HR images seen)"
+NOTE = ("DMD2 reads HR latents only as its GAN's real samples, critic_steps x steps x batch of them (info.json: "
+        "hr_images_seen), counted in its images seen with its LDM-SR teacher's")
 
 
 def nfe(steps: int) -> int:
