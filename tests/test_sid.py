@@ -128,8 +128,8 @@ def test_sid_drives_an_affine_generator_to_a_conditional_gaussian():
 
 
 def test_the_peers_overlay_plans_each_peer_on_its_training_seed_s_base(repo):
-    """configs/peers.yaml adds SiD, SiD-LSG and DMD2 to the default DAG: one training job per training seed, each on
-    that seed's LDM-SR model (SiD-LSG: the LDM-SR trained with condition dropout)."""
+    """configs/peers.yaml adds SiD, SiD-LSG, DMD2 and LCM to the default DAG: one training job per training seed, each on
+    that seed's LDM-SR model (SiD-LSG, LCM: the LDM-SR trained with condition dropout)."""
     import subprocess
 
     from test_slurm import _job_stats
@@ -142,14 +142,17 @@ def test_the_peers_overlay_plans_each_peer_on_its_training_seed_s_base(repo):
     out = subprocess.run(SNAKEMAKE + ["-n", "-p", "--configfile", "configs/peers.yaml", "--cores", "2",
                                       "results/metrics/sid/1/train1/seed0.json",
                                       "results/metrics/sid_lsg/1/train1/seed0.json",
-                                      "results/metrics/dmd2/4/train1/seed0.json"], cwd=repo, capture_output=True,
+                                      "results/metrics/dmd2/4/train1/seed0.json",
+                                      "results/metrics/lcm/4/train1/seed0.json"], cwd=repo, capture_output=True,
                          text=True, timeout=300, env=ENV)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]
     assert "--run sid --train-seed 1" in log and "--base results/models/ldm_sr/train1" in log
     assert "--run sid_lsg --train-seed 1" in log and "--base results/models/ldm_sr-condition_dropout=0.1/train1" in log
     assert "--run dmd2 --train-seed 1" in log
-    assert _job_stats(log)["evaluate"] == 3
+    # the training and the sampling job of SiD-LSG and of LCM each name that base
+    assert "--run lcm --train-seed 1" in log and log.count("--base results/models/ldm_sr-condition_dropout=0.1/train1") == 4
+    assert _job_stats(log)["evaluate"] == 4
 
 
 def test_condition_dropout_zeroes_whole_samples_and_draws_nothing_at_zero():

@@ -77,9 +77,9 @@ def _check_values(cfg: dict) -> None:
              f"at most the number of levels ({len(unet['block_out_channels'])}), got {unet['attention_levels']}")
     T, methods = sched["num_train_timesteps"], cfg["methods"]
     for name, m in methods.items():
-        if name in ("ldm_sr", "dpm_solver", "gd", "cm", "cdd"):
+        if name in ("ldm_sr", "dpm_solver", "gd", "cm", "lcm", "cdd"):
             need(max(m["steps"]) <= T, f"methods.{name}.steps", f"at most num_train_timesteps ({T}), got {max(m['steps'])}")
-        if name in ("cm", "cdd"):
+        if name in ("cm", "lcm", "cdd"):
             need(m["distill_steps"] <= T, f"methods.{name}.distill_steps", f"at most num_train_timesteps ({T})")
             need(max(m["steps"]) <= m["distill_steps"], f"methods.{name}.steps",
                  f"at most distill_steps ({m['distill_steps']}): sampling runs on the distillation grid")

@@ -56,11 +56,35 @@ def null_embedding(unet: UNet2DConditionModel, batch: int) -> torch.Tensor:
 
 
 def unet_forward(unet: UNet2DConditionModel, z: torch.Tensor, t: torch.Tensor,
-                 cond: torch.Tensor | None = None) -> torch.Tensor:
+                 cond: torch.Tensor | None = None, timestep_cond: torch.Tensor | None = None) -> torch.Tensor:
     """A teacher-shaped UNet's output at (z, t) with the null embedding; ``cond`` (the LR on the latent grid) is
-    concatenated to z for the models built by ``add_condition_channels`` (LDM-SR, CM, GD)."""
+    concatenated to z for the models built by ``add_condition_channels`` (LDM-SR, CM, GD); ``timestep_cond`` is
+    added to the time embedding of a UNet with ``time_cond_proj_dim`` (LCM's guidance-scale embedding)."""
     inp = z if cond is None else torch.cat([z, cond], dim=1)
-    return unet(inp, t, null_embedding(unet, len(z))).sample
+    return unet(inp, t, null_embedding(unet, len(z)), timestep_cond=timestep_cond).sample
+
+
+def add_guidance_embedding(unet: UNet2DConditionModel, dim: int) -> UNet2DConditionModel:
+    """A copy of ``unet`` whose time embedding also takes LCM's guidance-scale embedding (``time_cond_proj_dim``),
+    through a new projection initialised to zero: the copy's output equals ``unet``'s until it trains."""
+    # without the bookkeeping keys: diffusers resets every key listed in `_use_default_values` (this one included)
+    config = {k: v for k, v in unet.config.items() if not k.startswith("_")}
+    student = UNet2DConditionModel.from_config({**config, "time_cond_proj_dim": dim})
+    missing, unexpected = student.load_state_dict(unet.state_dict(), strict=False)
+    if set(missing) != {"time_embedding.cond_proj.weight"} or unexpected:
+        raise RuntimeError(f"guidance embedding: unexpected weights {missing} / {unexpected}")
+    torch.nn.init.zeros_(student.time_embedding.cond_proj.weight)
+    if getattr(unet, "prompt_embedding", None) is not None:
+        student.prompt_embedding = unet.prompt_embedding
+    return student.to(unet.device)
+
+
+def guidance_embedding(w: torch.Tensor, dim: int) -> torch.Tensor:
+    """LCM's ``get_guidance_scale_embedding``: sin / cos of 1000 w at geometric frequencies, which is diffusers'
+    sinusoidal timestep embedding with ``downscale_freq_shift=1`` and sin first."""
+    from diffusers.models.embeddings import get_timestep_embedding
+
+    return get_timestep_embedding(w.flatten() * 1000.0, dim, flip_sin_to_cos=False, downscale_freq_shift=1)
 
 
 def add_condition_channels(unet: UNet2DConditionModel, extra: int) -> UNet2DConditionModel:

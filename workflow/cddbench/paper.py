@@ -30,8 +30,8 @@ TABLE1_RUNS = {run for run, _, _ in TABLE1}
 PAPER_VALUES = {(run, steps): v for run, steps, v in TABLE1 if v}  # {(run, steps): (FID, LPIPS)}
 # Table 1's block "beyond the paper" (issue [11]), below the paper's rows when a peer ran (configs/peers.yaml): the
 # field's newer few-step peers at (run, steps), each method's own entry (methods.<name>), with Ours-1 beside them.
-PEERS = ["sid", "sid_lsg", "dmd2"]
-BEYOND = [(OURS, 1), ("sid", 1), ("sid_lsg", 1), ("dmd2", 1), ("dmd2", 4)]
+PEERS = ["sid", "sid_lsg", "dmd2", "lcm"]
+BEYOND = [(OURS, 1), ("sid", 1), ("sid_lsg", 1), ("dmd2", 1), ("dmd2", 4), ("lcm", 4)]
 # Row names of variants the paper names; other variants read "<method> [key=value]".
 LABELS = {OURS_STAR: "Ours*", DPM_SOLVER_PP: "DPM-Solver++"}
 # Rows of the paper this benchmark does not reproduce: shown with the paper's values and why they are not run.

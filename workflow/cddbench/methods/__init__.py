@@ -33,6 +33,7 @@ METHODS = {
     "gd": {"trains": True, "seeded": True},
     "cdd": {"trains": True, "seeded": True},
     "sid": {"trains": True, "seeded": True, "base": "ldm_sr"},  # distils the LDM-SR model of its training seed
+    "lcm": {"trains": True, "seeded": True, "base": "ldm_sr-condition_dropout=0.1"},  # CM with guidance (methods.lcm)
     "sid_lsg": {"trains": True, "seeded": True, "base": "ldm_sr-condition_dropout=0.1"},  # LDM-SR with a null branch
     "dmd2": {"trains": True, "seeded": True, "base": "ldm_sr"},  # distils the LDM-SR model of its training seed
     "external": {"trains": False, "seeded": True},  # a model from elsewhere (methods/external.py)

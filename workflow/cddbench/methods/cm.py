@@ -25,22 +25,31 @@ def nfe(steps: int) -> int:
     return steps
 
 
-def f(unet, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, sched) -> torch.Tensor:
-    """The consistency function: the boundary-scaled x prediction of an LDM-SR-shaped model."""
-    x_hat, _ = schedule.pred_to_x_eps(models.unet_forward(unet, z, t, cond), z, t, sched)
+def f(unet, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, sched,
+      w_embedding: torch.Tensor | None = None) -> torch.Tensor:
+    """The consistency function: the boundary-scaled x prediction of an LDM-SR-shaped model (LCM: conditioned on
+    the guidance scale's embedding)."""
+    x_hat, _ = schedule.pred_to_x_eps(models.unet_forward(unet, z, t, cond, w_embedding), z, t, sched)
     return schedule.consistency_output(x_hat, z, t)
 
 
-def loss(online, target, teacher, sched, x, cond, m: dict, g: torch.Generator) -> dict:
+def loss(online, target, teacher, sched, x, cond, m: dict, g: torch.Generator, w: torch.Tensor | None = None,
+         w_embedding: torch.Tensor | None = None) -> dict:
+    """CM's loss; with a per-sample guidance scale ``w`` (LCM, ``methods.lcm``) the teacher's ODE step is the
+    guidance-augmented one, x = x_c + w (x_c - x_null) and likewise eps, and both networks see ``w_embedding``."""
     t, s = (v.to(x.device) for v in schedule.draw_grid_times(m["distill_steps"], sched.config.num_train_timesteps,
                                                              len(x), "per_sample", g))
     eps = torch.randn(x.shape, generator=g).to(x.device)
     z_t = sched.add_noise(x, eps, t)
     with torch.no_grad():  # the teacher's DDIM step to s, then the EMA target there
         x_te, eps_te = schedule.pred_to_x_eps(models.unet_forward(teacher, z_t, t, cond), z_t, t, sched)
+        if w is not None:  # LCM's guidance-augmented ODE (the null condition: zeros, as the teacher was trained)
+            x_null, eps_null = schedule.pred_to_x_eps(models.unet_forward(teacher, z_t, t, torch.zeros_like(cond)),
+                                                      z_t, t, sched)
+            x_te, eps_te = x_te + w * (x_te - x_null), eps_te + w * (eps_te - eps_null)
         z_s = schedule.ddim_step(x_te, eps_te, s, sched)
-        ref = f(target, z_s, s, cond, sched)
-    consistency = consistency_distance(f(online, z_t, t, cond, sched), ref, m["distance"], m["huber_c"])
+        ref = f(target, z_s, s, cond, sched, w_embedding)
+    consistency = consistency_distance(f(online, z_t, t, cond, sched, w_embedding), ref, m["distance"], m["huber_c"])
     return {"loss": consistency}
 
 
@@ -49,11 +58,21 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     torch.manual_seed(seed)
     ts = load_training_set(ctx)
     teacher = load_base(ctx)
-    online = copy.deepcopy(teacher).requires_grad_(True)
+    lo, hi = m.get("guidance_range", (0.0, 0.0))  # LCM (methods.lcm); [0, 0]: CM, with no extra draw or layer
+    online = models.add_guidance_embedding(teacher, m["embedding_dim"]) if hi > 0 else copy.deepcopy(teacher)
+    online.requires_grad_(True)
     target = EMA(online, m["target_ema"])
     g = stream(seed, "cm")
-    unet = fit(online, lambda idx, step: loss(online, target.model, teacher, ts.scheduler, ts.x0[idx], ts.cond[idx],
-                                               m, g),
+
+    def step_loss(idx, step):
+        if hi == 0:
+            return loss(online, target.model, teacher, ts.scheduler, ts.x0[idx], ts.cond[idx], m, g)
+        w = torch.empty(len(idx)).uniform_(lo, hi, generator=g)
+        w_embedding = models.guidance_embedding(w, m["embedding_dim"]).to(ts.x0.device)
+        return loss(online, target.model, teacher, ts.scheduler, ts.x0[idx], ts.cond[idx], m, g,
+                    w.to(ts.x0.device).view(-1, 1, 1, 1), w_embedding)
+
+    unet = fit(online, step_loss,
                m["train"], len(ts.x0), seed, log_csv, ctx.run, after_step=lambda: target.update(online),
                precision=ctx.cfg["precision"],
                checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, target=target.model, g=g))
@@ -68,15 +87,19 @@ def load(ctx, model_dir: str):
     unet = models.load_unet(os.path.join(model_dir, "unet")).to(ctx.device)
     sched = models.load_scheduler(model_dir)
 
+    lcm = unet.config.time_cond_proj_dim is not None  # LCM: the student takes the guidance scale it samples with
+
     @torch.no_grad()
     def sample(lr: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
         cond = models.lr_condition(lr.to(ctx.device), noise.shape[-2:])
+        w_emb = (models.guidance_embedding(torch.full((len(lr),), float(m["sample_guidance"])),
+                                           unet.config.time_cond_proj_dim).to(ctx.device) if lcm else None)
         times = schedule.few_step_timesteps(sched.config.num_train_timesteps, m["distill_steps"], steps).tolist()
         z = noise.to(ctx.device)
         for i, t in enumerate(times):
             if i:  # re-noise the last prediction to time t (multistep consistency sampling)
                 z = sched.add_noise(x, more_noise(noise, i).to(ctx.device), torch.tensor([t]))
-            x = f(unet, z, torch.full((len(z),), t, device=z.device), cond, sched)
+            x = f(unet, z, torch.full((len(z),), t, device=z.device), cond, sched, w_emb)
         return models.decode(vae, x)
 
     return sample
