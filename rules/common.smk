@@ -138,7 +138,9 @@ def sample_dir(run, steps):
 
 
 def fig6_dirs():
-    return {label: sample_dir(run, steps) for label, run, steps in _paper.FIG6_COLUMNS}
+    """Fig. 6's columns: the paper's, then the peers beyond the paper that the config runs (configs/peers.yaml)."""
+    peers = [(label, run, steps) for label, run, steps in _paper.FIG6_PEER_COLUMNS if sample_dir(run, steps)]
+    return {label: sample_dir(run, steps) for label, run, steps in _paper.FIG6_COLUMNS + peers}
 
 
 def fig3_dirs():

@@ -235,3 +235,21 @@ def test_ldm_sr_without_dropout_is_unchanged_and_sid_lsg_trains_on_the_dropout_v
     del full["variants"]["ldm_sr"]
     with pytest.raises(ValueError, match=r"methods.sid_lsg: .*add variants.ldm_sr.condition_dropout: \[0.1\]"):
         config.validate(full)
+
+
+def test_fig6_shows_the_peers_after_the_paper_s_columns_when_they_run(repo):
+    import subprocess
+
+    from test_workflow import ENV, SNAKEMAKE
+
+    def plan(*overlay):
+        out = subprocess.run(SNAKEMAKE + ["-n", "-p", "--forcerun", "qualitative_figures", "--cores", "2",
+                                          "results/figures/fig6_qualitative.png", *overlay], cwd=repo, capture_output=True,
+                             text=True, timeout=300, env=ENV)
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+        return out.stdout + out.stderr
+
+    with_peers = plan("--configfile", "configs/peers.yaml")
+    assert '"LDM-SR-200": "results/samples/ldm_sr/200/train0/seed0", "SiD-1": "results/samples/sid/1/train0/seed0"' in with_peers
+    assert '"LCM-4": "results/samples/lcm/4/train0/seed0"' in with_peers
+    assert '"SiD-1"' not in plan()

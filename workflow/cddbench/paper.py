@@ -32,6 +32,9 @@ PAPER_VALUES = {(run, steps): v for run, steps, v in TABLE1 if v}  # {(run, step
 # field's newer few-step peers at (run, steps), each method's own entry (methods.<name>), with Ours-1 beside them.
 PEERS = ["sid", "sid_lsg", "dmd2", "lcm"]
 BEYOND = [(OURS, 1), ("sid", 1), ("sid_lsg", 1), ("dmd2", 1), ("dmd2", 4), ("lcm", 4)]
+# ... and Fig. 6's extra columns after the paper's when the config runs them: (label, run, steps)
+FIG6_PEER_COLUMNS = [("SiD-1", "sid", 1), ("SiD-LSG-1", "sid_lsg", 1), ("DMD2-1", "dmd2", 1), ("DMD2-4", "dmd2", 4),
+                     ("LCM-4", "lcm", 4)]
 # Row names of variants the paper names; other variants read "<method> [key=value]".
 LABELS = {OURS_STAR: "Ours*", DPM_SOLVER_PP: "DPM-Solver++"}
 # Rows of the paper this benchmark does not reproduce: shown with the paper's values and why they are not run.
