@@ -263,7 +263,7 @@ def _comparison_lines(comparisons: pd.DataFrame, family: str) -> list[str]:
 def peers_markdown(comparisons: pd.DataFrame) -> str:
     """results/peers.md: each peer beyond the paper against Ours at the same step count, by the claims' rule."""
     families = [f for f in dict.fromkeys(comparisons.get("family", [])) if f.startswith("peer ")]
-    lines = ["# The one-step peers beyond the paper against Ours (CDD)", "",
+    lines = ["# The peers beyond the paper against Ours (CDD)", "",
              f"The claims' rule (`cddbench.claims`): paired intervals over test images and training / sampling "
              f"replicates (`cddbench.paired`), each peer's comparisons one family at level {1 - FAMILY_ALPHA:g} "
              "(Bonferroni). \"holds\": the peer is better than Ours at that step count (lower FD / LPIPS)."]
