@@ -58,3 +58,17 @@ def test_lcm_with_w_zero_is_cm_bit_for_bit_and_with_guidance_trains_and_samples(
     sample = lcm.load(ctx("lcm", {**lcm_cfg, "sample_guidance": 0.5}), str(tmp_path / "lcm"))
     out = sample(torch.rand(2, 3, 8, 8) * 2 - 1, 4, torch.randn(2, 4, 8, 8))
     assert out.shape == (2, 3, 16, 16) and torch.isfinite(out).all()
+
+
+def test_guiding_the_teachers_output_is_lcms_augmented_x_and_eps(ts, ldm_sr):
+    """cm.loss guides the v output with scale 1 + w; on x_hat and eps_hat that is x_c + w (x_c - x_null) (LCM)."""
+    from cddbench import schedule
+    from cddbench.methods.common import concat_net, guided
+
+    z, t, w = torch.randn(3, 4, 8, 8), torch.tensor([999, 500, 20]), torch.tensor([0.0, 0.5, 1.0]).view(-1, 1, 1, 1)
+    net, cond = concat_net(ldm_sr), ts.cond[:3]
+    x, eps = schedule.pred_to_x_eps(guided(net, 1 + w)(z, t, cond), z, t, ts.scheduler)
+    x_c, eps_c = schedule.pred_to_x_eps(net(z, t, cond), z, t, ts.scheduler)
+    x_n, eps_n = schedule.pred_to_x_eps(net(z, t, torch.zeros_like(cond)), z, t, ts.scheduler)
+    torch.testing.assert_close(x, x_c + w * (x_c - x_n), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(eps, eps_c + w * (eps_c - eps_n), atol=1e-5, rtol=1e-5)

@@ -13,8 +13,8 @@ import os
 import torch
 
 from cddbench import models, schedule
-from cddbench.methods.common import (consistency_distance, images_seen, load_base, load_training_set,
-                                     save_student, write_info)
+from cddbench.methods.common import (concat_net, consistency_distance, guided, images_seen, load_base,
+                                     load_training_set, save_student, write_info)
 from cddbench.sample import more_noise
 from cddbench.train import EMA, checkpoint_at, fit, stream
 
@@ -42,11 +42,9 @@ def loss(online, target, teacher, sched, x, cond, m: dict, g: torch.Generator, w
     eps = torch.randn(x.shape, generator=g).to(x.device)
     z_t = sched.add_noise(x, eps, t)
     with torch.no_grad():  # the teacher's DDIM step to s, then the EMA target there
-        x_te, eps_te = schedule.pred_to_x_eps(models.unet_forward(teacher, z_t, t, cond), z_t, t, sched)
-        if w is not None:  # LCM's guidance-augmented ODE (the null condition: zeros, as the teacher was trained)
-            x_null, eps_null = schedule.pred_to_x_eps(models.unet_forward(teacher, z_t, t, torch.zeros_like(cond)),
-                                                      z_t, t, sched)
-            x_te, eps_te = x_te + w * (x_te - x_null), eps_te + w * (eps_te - eps_null)
+        # LCM's guidance-augmented ODE, x = x_c + w (x_c - x_null): guidance of scale 1 + w on the teacher's output
+        teacher_net = concat_net(teacher) if w is None else guided(concat_net(teacher), 1 + w)
+        x_te, eps_te = schedule.pred_to_x_eps(teacher_net(z_t, t, cond), z_t, t, sched)
         z_s = schedule.ddim_step(x_te, eps_te, s, sched)
         ref = f(target, z_s, s, cond, sched, w_embedding)
     consistency = consistency_distance(f(online, z_t, t, cond, sched, w_embedding), ref, m["distance"], m["huber_c"])

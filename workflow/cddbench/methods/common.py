@@ -80,10 +80,11 @@ def drop_condition(cond: torch.Tensor, p: float, g: torch.Generator) -> torch.Te
     return cond * keep.view(-1, *([1] * (cond.ndim - 1)))
 
 
-def guided(net, kappa: float):
+def guided(net, kappa):
     """``net`` with classifier-free guidance: out(null) + kappa (out(c) - out(null)), the null condition zeros;
-    ``net`` itself at kappa = 1."""
-    if kappa == 1:
+    ``net`` itself at kappa = 1. ``kappa`` may be a per-sample tensor (LCM's 1 + w). On a v-prediction output this
+    is the same guidance on x_hat and eps_hat (both affine in the output at fixed z_t, t)."""
+    if not torch.is_tensor(kappa) and kappa == 1:
         return net
 
     def out(z, t, cond):
