@@ -24,6 +24,7 @@ from dataclasses import dataclass
 # What the Snakefile must know at parse time, without importing torch/diffusers (seconds per `snakemake` call):
 # does the method train, does its output depend on the sampling seed, and which run's model does it build on?
 # tests/test_methods.py checks `trains` against the modules.
+NULL_BRANCH_LDM_SR = "ldm_sr-condition_dropout=0.1"  # the guided peers' teacher: LDM-SR with a null branch
 METHODS = {
     "bicubic": {"trains": False, "seeded": False},
     "esrgan": {"trains": True, "seeded": False},
@@ -33,8 +34,8 @@ METHODS = {
     "gd": {"trains": True, "seeded": True},
     "cdd": {"trains": True, "seeded": True},
     "sid": {"trains": True, "seeded": True, "base": "ldm_sr"},  # distils the LDM-SR model of its training seed
-    "lcm": {"trains": True, "seeded": True, "base": "ldm_sr-condition_dropout=0.1"},  # CM with guidance (methods.lcm)
-    "sid_lsg": {"trains": True, "seeded": True, "base": "ldm_sr-condition_dropout=0.1"},  # LDM-SR with a null branch
+    "lcm": {"trains": True, "seeded": True, "base": NULL_BRANCH_LDM_SR},  # CM with guidance (methods.lcm)
+    "sid_lsg": {"trains": True, "seeded": True, "base": NULL_BRANCH_LDM_SR},  # SiD with guidance (methods.sid_lsg)
     "dmd2": {"trains": True, "seeded": True, "base": "ldm_sr"},  # distils the LDM-SR model of its training seed
     "external": {"trains": False, "seeded": True},  # a model from elsewhere (methods/external.py)
 }

@@ -13,7 +13,6 @@ from cddbench.methods import sid
 DISPLAY = "SiD-LSG"
 NOTE = ("SiD-LSG is data-free: it reads the LR conditions only (HR images seen: its LDM-SR teacher's, trained with "
         "condition dropout 0.1)")
-BASE = "ldm_sr-condition_dropout=0.1"  # methods.METHODS["sid_lsg"]["base"]: the teacher with a null branch
 nfe = sid.nfe
 load = sid.load
 
