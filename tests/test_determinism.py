@@ -1,6 +1,7 @@
 """The same config gives the same Table 1, byte for byte; another seed gives other numbers (a reduced smoke DAG).
 And a refactor changes no result: the reduced DAG's table1.csv and claims.csv equal, byte for byte, those recorded
-in tests/data/ at the commit before the [10] refactor (8710f88); a change that means to move numbers records them
+in tests/data/ at the commit before the [10] refactor (8710f88; kd_proxy re-recorded after its all-subsets-at-once
+sum, which moved it by <1e-12 relative); a change that means to move numbers records them
 anew, and says so in its commit."""
 import os
 import subprocess
