@@ -18,6 +18,10 @@ def test_gpu_check_runs_end_to_end_on_cpu_with_the_tiny_architecture(repo):
                                               "first_batch_out_of_memory": None, "max_batch_tried": 8}
     # Ours* trains the encoder only; Ours the encoder and the backbone
     assert rec["training"]["cdd_adapter"]["params_trained"] < rec["training"]["cdd"]["params_trained"]
+    # FLOPs: CDD's 1 online + 2 no-grad passes cost more than a fine-tune's one pass; Ours* skips the backbone's
+    # weight gradients
+    gflop = {name: rec["training"][name]["gflop_per_iteration"] for name in rec["training"]}
+    assert 0 < gflop["ldm_sr"] < gflop["cdd_adapter"] < gflop["cdd"]
     assert rec["sampling"]["ldm_sr_200"]["steps"] == 200 and rec["sampling"]["cdd_4"]["steps"] == 4
     assert all(s["seconds_per_image"] > 0 for s in rec["sampling"].values())
 
