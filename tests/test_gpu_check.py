@@ -88,3 +88,22 @@ def test_the_paper_configs_cdd_batch_fits_an_80_gb_gpu_by_the_h200_measurement(r
         b2, p2 = rec["largest_batch"][name]["largest_batch_that_ran"], rec["largest_batch"][name]["peak_memory_gib"]
         per_image = (p2 - p1) / (b2 - b1)
         assert p1 + per_image * (batch - b1) < 0.9 * 80 * 1e9 / 2**30, name
+
+
+def test_iteration_gflop_counts_forward_and_backward_by_hand():
+    from cddbench.benchmark import iteration_gflop
+
+    layer, x = torch.nn.Linear(30, 20, bias=False), torch.randn(8, 30)
+    # forward W x: 2 * 8 * 30 * 20 FLOPs; backward: the weight's gradient only (x needs none), as many again
+    assert iteration_gflop(layer, lambda idx, step: layer(x[idx]).sum(), 8) == pytest.approx(4 * 8 * 30 * 20 / 1e9)
+    assert layer.weight.grad is None  # the count leaves no gradient behind
+
+
+def test_the_cdd_speed_benchmark_reports_time_and_flop_ratios(repo):
+    from cddbench import benchmark
+
+    cfg = config.load(f"{repo}/config.yaml")
+    cfg["methods"]["cdd"]["train"]["batch_size"] = 4
+    out = benchmark.cdd_speed(cfg, iters=1, images=2)
+    assert out["train_iteration_ratio"] > 0 and out["cdd_train_iteration_gflop"] > out["ldm_sr_train_iteration_gflop"]
+    assert out["train_flop_ratio"] == pytest.approx(out["cdd_train_iteration_gflop"] / out["ldm_sr_train_iteration_gflop"])

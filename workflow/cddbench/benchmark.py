@@ -45,6 +45,19 @@ def _timed_fit(model, loss_fn, batch: int, iters: int, after_step=None) -> float
         return (time.perf_counter() - start) / iters
 
 
+def iteration_gflop(model, loss_fn, batch: int) -> float:
+    """Floating-point operations of one training iteration's forward and backward (torch's FlopCounterMode:
+    matmuls and convolutions), in GFLOP. Two methods' time ratio over their FLOP ratio is the overhead beyond their
+    arithmetic (per-layer launches, copies): what a faster implementation could still win."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        out = loss_fn(torch.arange(batch), 0)
+        (out["loss"] if isinstance(out, dict) else out).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / 1e9
+
+
 def _per_image_seconds(fn, images: int, repeats: int) -> float:
     fn()  # warm-up
     start = time.perf_counter()
@@ -66,14 +79,15 @@ def cdd_speed(cfg: dict, iters: int = 10, images: int = 100) -> dict:
                      torch.rand(batch, 3, hr_size, hr_size) * 2 - 1)
     g = torch.Generator().manual_seed(0)
     sr = models.add_condition_channels(teacher, 3).requires_grad_(True)
-    ldm_iter = _timed_fit(sr, lambda idx, step: diffusion_loss(sr, sched, ts.x0[idx], ts.cond[idx], g),
-                          batch, iters)
+    ldm_loss = lambda idx, step: diffusion_loss(sr, sched, ts.x0[idx], ts.cond[idx], g)  # noqa: E731
+    ldm_iter, ldm_gflop = _timed_fit(sr, ldm_loss, batch, iters), iteration_gflop(sr, ldm_loss, batch)
     online = cdd.build(ts, m)
     target = EMA(online, m["target_ema"])
     guidance = cdd.guidance_distance(m["guidance"]["distance"], vae, cfg["evaluate"])
     loss = cdd.CDDLoss.from_config(m, teacher, sched, guidance)
-    cdd_iter = _timed_fit(online, lambda idx, step: loss(online, target.model, ts.x0[idx], ts.cond[idx], ts.hr[idx], g),
-                          batch, iters, after_step=lambda: target.update(online))
+    cdd_loss = lambda idx, step: loss(online, target.model, ts.x0[idx], ts.cond[idx], ts.hr[idx], g)  # noqa: E731
+    cdd_iter = _timed_fit(online, cdd_loss, batch, iters, after_step=lambda: target.update(online))
+    cdd_gflop = iteration_gflop(online, cdd_loss, batch)
 
     with tempfile.TemporaryDirectory() as tmp:
         models.save_model(vae, f"{tmp}/vae")
@@ -99,6 +113,8 @@ def cdd_speed(cfg: dict, iters: int = 10, images: int = 100) -> dict:
         "threads": torch.get_num_threads(), "batch_size": batch, "latent": [ch, size, size],
         "ldm_sr_train_iteration_s": ldm_iter, "cdd_train_iteration_s": cdd_iter,
         "train_iteration_ratio": cdd_iter / ldm_iter, "train_iteration_target": "<= 2",
+        "ldm_sr_train_iteration_gflop": ldm_gflop, "cdd_train_iteration_gflop": cdd_gflop,
+        "train_flop_ratio": cdd_gflop / ldm_gflop,  # the ratio the arithmetic alone sets: time / FLOP ratio = overhead
         "ldm_sr_200_seconds_per_image": ldm_200, "cdd_4_seconds_per_image": cdd_4,
         "sampling_ratio": cdd_4 / ldm_200, "sampling_target": "<= 1/40 = 0.025", **breakdown,
         "network_only_sampling_ratio": 4 * breakdown["cdd_evaluation_ms"] / (200 * breakdown["ldm_sr_evaluation_ms"]),

@@ -27,6 +27,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 
 from cddbench import models
+from cddbench.benchmark import iteration_gflop
 from cddbench.methods import cdd
 from cddbench.methods.common import TrainingSet, concat_sampler, diffusion_loss
 from cddbench.train import EMA, autocast, fit
@@ -110,7 +111,7 @@ def time_training(name: str, teacher, vae, sched, size: int, batch: int, steps: 
         loss = cdd.CDDLoss.from_config(m, teacher, sched, cdd.guidance_distance("l2_latent", vae, {}))
         loss_fn = lambda idx, step: loss(online, target.model, ts.x0[idx], ts.cond[idx], ts.hr[idx], g)  # noqa: E731
         after.append(lambda: target.update(online))
-    gflop = _gflop(online, loss_fn, batch)
+    gflop = iteration_gflop(online, loss_fn, batch)
     stamps: list[float] = []
 
     def tick():
@@ -127,18 +128,6 @@ def time_training(name: str, teacher, vae, sched, size: int, batch: int, steps: 
     return {"batch_size": batch, "iterations_timed": steps, "seconds_per_iteration": per_iter,
             "images_per_second": batch / per_iter, "gflop_per_iteration": gflop, "peak_memory_gib": _peak_gib(device),
             "params_trained": models.count_params(online, trainable_only=True)}
-
-
-def _gflop(online, loss_fn, batch: int) -> float:
-    """Floating-point operations of one iteration's forward and backward (torch's FlopCounterMode: matmuls and
-    convolutions), in GFLOP: the time ratio of two methods over their FLOP ratio says how much of it is overhead."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        out = loss_fn(torch.arange(batch), 0)
-        (out["loss"] if isinstance(out, dict) else out).backward()
-    online.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / 1e9
 
 
 def largest_batch(name: str, start: int, max_batch: int, **kw) -> dict:
