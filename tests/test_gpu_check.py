@@ -34,14 +34,28 @@ def test_the_sd15_networks_have_the_published_parameter_counts():
     assert size == 512 and unet.prompt_embedding.shape == (1, 77, 768) and sched.config.prediction_type == "epsilon"
 
 
-def test_the_accelerator_paths_of_the_bootstrap_and_kd_equal_the_numpy_paths(monkeypatch):
+def test_the_accelerator_path_of_the_bootstrap_equals_the_numpy_path(monkeypatch):
     rng = np.random.default_rng(0)
     f1, f2 = rng.normal(size=(60, 20)), rng.normal(0.3, 1.2, size=(70, 20))  # n > d: the covariance resampler
     fd_np = metrics.frechet_distance_resamples(f1, f2, 30, seed=1)
-    kd_np = metrics.kernel_distance(f1, f2, 7, num_subsets=10, max_subset_size=40)
     monkeypatch.setattr(metrics, "_use_torch", lambda device: True)  # the CUDA code, run by torch on the CPU
     np.testing.assert_allclose(metrics.frechet_distance_resamples(f1, f2, 30, seed=1), fd_np, rtol=1e-9)
-    assert metrics.kernel_distance(f1, f2, 7, num_subsets=10, max_subset_size=40) == pytest.approx(kd_np, rel=1e-9)
+
+
+def test_kd_block_sums_by_matrix_product_equal_the_per_subset_sums():
+    """KD has one path for every device (torch, float64): its all-subsets-at-once products against each subset's
+    block of the kernel matrices summed directly, with the same seeded draws."""
+    rng = np.random.default_rng(0)
+    f1, f2 = rng.normal(size=(60, 20)), rng.normal(0.3, 1.2, size=(70, 20))
+    m, n_sub, d = 40, 10, f1.shape[1]
+    kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((f2, f2), (f1, f1), (f2, f1)))
+    draws, t = np.random.RandomState(7), 0.0
+    for _ in range(n_sub):
+        ix, iy = draws.choice(len(f2), m, replace=False), draws.choice(len(f1), m, replace=False)
+        a = kxx[np.ix_(ix, ix)].sum() - kxx[ix, ix].sum() + kyy[np.ix_(iy, iy)].sum() - kyy[iy, iy].sum()
+        t += a / (m - 1) - kxy[np.ix_(ix, iy)].sum() * 2 / m
+    expected = t / n_sub / m
+    assert metrics.kernel_distance(f1, f2, 7, num_subsets=n_sub, max_subset_size=m) == pytest.approx(expected, rel=1e-12)
 
 
 def test_frechet_distance_works_with_a_scipy_whose_sqrtm_has_no_disp(monkeypatch):

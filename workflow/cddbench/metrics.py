@@ -207,7 +207,8 @@ def _covariance_resampler(f1: np.ndarray, f2: np.ndarray):
 
 
 def _use_torch(device: str) -> bool:
-    """Whether the bootstrap and KD sums run in torch on ``device`` (an accelerator) rather than numpy on the CPU."""
+    """Whether the FD bootstrap runs in torch on ``device`` (an accelerator) rather than numpy on the CPU (KD always
+    runs in torch, on ``device``)."""
     return torch.device(device).type != "cpu"
 
 
