@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from cddbench import config, evaluate
 from cddbench.sample import read_folder
 
-RUNS = ["ldm_sr/200", "ldm_sr/4", "cdd/4", "cm/4"]
+RUNS = [("ldm_sr", 200), ("ldm_sr", 4), ("cdd", 4), ("cm", 4)]
 
 
 def _t(x: np.ndarray) -> torch.Tensor:
@@ -60,7 +60,7 @@ def main() -> None:
     ecfg = {**evaluate.with_device(cfg), "bootstrap": 0}
     ref = np.load(f"{args.results}/metrics/reference.npz")
     hr = evaluate.hr_test_images(f"{args.results}/data/pairs/test")
-    bicubic = read_folder(f"{args.results}/samples/bicubic/0/train0/seed0")
+    bicubic = read_folder(f"{args.results}/samples/bicubic/train0/seed0/0")
 
     def row(name: str, images: np.ndarray) -> None:
         r = evaluate.evaluate_images(images, hr, ref["features"], str(ref["backend"]), ecfg, cfg["seed"])
@@ -69,8 +69,9 @@ def main() -> None:
 
     print("| samples | fd_proxy | lpips_proxy | PSNR | SSIM | colour error |\n| --- | --- | --- | --- | --- | --- |")
     row("bicubic", bicubic)
-    for run in RUNS:
-        images = read_folder(f"{args.results}/samples/{run}/train{args.train_seed}/seed0")
+    for run, steps in RUNS:
+        images = read_folder(f"{args.results}/samples/{run}/train{args.train_seed}/seed0/{steps}")
+        run = f"{run}/{steps}"
         row(run, images)
         row(f"{run} + mean colour of bicubic", mean_fix(images, bicubic))
         row(f"{run} + wavelet colour fix", wavelet_fix(images, bicubic))

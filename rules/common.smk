@@ -129,12 +129,17 @@ wildcard_constraints:
     split="train|test",
 
 
+def samples_dir(run):
+    """A run's sampling job output (one subfolder per step count) at its first training and evaluation seed."""
+    return f"{RESULTS}/samples/{run}/train{train_seeds(run)[0]}/seed{eval_seeds(run)[0]}"
+
+
 def sample_dir(run, steps):
-    """A run's samples at its first training and evaluation seed, or None when the config does not ask for that
-    run/steps."""
+    """A run's samples at one step count (first training and evaluation seed), or None when the config does not ask
+    for that run/steps."""
     if run not in RUNS or steps not in RUNS[run]["config"]["steps"]:
         return None
-    return f"{RESULTS}/samples/{run}/{steps}/train{train_seeds(run)[0]}/seed{eval_seeds(run)[0]}"
+    return f"{samples_dir(run)}/{steps}"
 
 
 def fig6_dirs():
@@ -149,8 +154,9 @@ def fig3_dirs():
 
 
 def figure_samples(w):
+    """The sampling jobs behind the figures' folders (each folder is one step count inside its run's job output)."""
     dirs = list(fig6_dirs().values()) + [d for by_steps in fig3_dirs().values() for d in by_steps.values()]
-    return sorted({d for d in dirs if d})
+    return sorted({os.path.dirname(d) for d in dirs if d})
 
 
 def metric_weights(w):

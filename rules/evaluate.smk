@@ -26,7 +26,7 @@ rule reference_features:
 
 rule evaluate:
     input:
-        samples=f"{RESULTS}/samples/{{run}}/{{steps}}/train{{tseed}}/seed{{seed}}",
+        samples=f"{RESULTS}/samples/{{run}}/train{{tseed}}/seed{{seed}}",  # the run's sampling job; its {steps}/ read
         pairs=f"{DATA}/pairs/test",
         ref=f"{RESULTS}/metrics/reference.npz",
         weights=metric_weights,
@@ -45,7 +45,7 @@ rule evaluate:
     benchmark:
         f"{BENCH}/evaluate_{{run}}_{{steps}}_train{{tseed}}_seed{{seed}}.tsv"
     shell:
-        "cddbench evaluate --config {params.cfg:q} --threads {threads} --samples {input.samples}"
+        "cddbench evaluate --config {params.cfg:q} --threads {threads} --samples {input.samples}/{wildcards.steps}"
         " --test-pairs {input.pairs} --reference {input.ref} --out {output.json} > {log} 2>&1"
 
 
@@ -75,17 +75,17 @@ rule metric_validation:
         " --reference {input.ref} --out {output.csv} --figure {output.png} > {log} 2>&1"
 
 
-rule quality_gates:
+rule teacher_check:
+    # the model side of the quality gates, as soon as the autoencoder and the teacher exist (not at the DAG's end)
     input:
         pairs=f"{DATA}/pairs/test",
         train=f"{DATA}/patches/train",
         vae=f"{MODELS}/autoencoder",
         teacher=f"{MODELS}/teacher",
         ref=f"{RESULTS}/metrics/reference.npz",
-        floor=f"{RESULTS}/metrics/reference_floor.json",
-        metrics=metric_files(),
+        weights=metric_weights,
     output:
-        gates=f"{RESULTS}/quality_gates.json",
+        json=f"{RESULTS}/metrics/teacher_check.json",
         grid=report(f"{RESULTS}/figures/teacher_samples.png", caption="../workflow/report/teacher.rst",
                     category="Data"),
     params:
@@ -93,16 +93,36 @@ rule quality_gates:
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/quality_gates.log",
+        f"{LOGS}/teacher_check.log",
     threads: config["threads"]
     resources:
         **cluster_resources("evaluate"),
     benchmark:
+        f"{BENCH}/teacher_check.tsv"
+    shell:
+        "cddbench teacher-check --config {params.cfg:q} --threads {threads} --test-pairs {input.pairs}"
+        " --train-patches {input.train} --vae {input.vae} --teacher {input.teacher} --reference {input.ref}"
+        " --out {output.json} --grid {output.grid} > {log} 2>&1"
+
+
+rule quality_gates:
+    input:
+        teacher=f"{RESULTS}/metrics/teacher_check.json",
+        floor=f"{RESULTS}/metrics/reference_floor.json",
+        metrics=metric_files(),
+    output:
+        gates=f"{RESULTS}/quality_gates.json",
+    params:
+        cfg=cfg_json("seed"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/quality_gates.log",
+    benchmark:
         f"{BENCH}/quality_gates.tsv"
     shell:
-        "cddbench quality-gates --config {params.cfg:q} --threads {threads} --test-pairs {input.pairs}"
-        " --train-patches {input.train} --vae {input.vae} --teacher {input.teacher} --reference {input.ref} --floor {input.floor}"
-        " --out {output.gates} --grid {output.grid} --metrics {input.metrics} > {log} 2>&1"
+        "cddbench quality-gates --config {params.cfg:q} --teacher-check {input.teacher} --floor {input.floor}"
+        " --out {output.gates} --metrics {input.metrics} > {log} 2>&1"
 
 
 rule download_metric_weights:

@@ -86,9 +86,9 @@ def test_the_sampling_seed_changes_the_noise_and_the_training_seed_does_not(job,
         ctx = Context(cfg=cfg, train_set="", vae_dir=str(root / "vae"), teacher_dir=str(root / "teacher"),
                       run="ldm_sr", mcfg=cfg["methods"]["ldm_sr"], train_seed=train_seed)
         out = tmp_path / f"t{train_seed}-s{seed}"
-        record = sample.run(ctx, 2, seed, str(tmp_path / "pairs"), str(model), str(out), 2)
+        record = sample.run(ctx, [2], seed, str(tmp_path / "pairs"), str(model), str(out), 2)[2]
         assert (record["train_seed"], record["seed"]) == (train_seed, seed)
-        folders[train_seed, seed] = sample.read_folder(str(out))
+        folders[train_seed, seed] = sample.read_folder(str(out / "2"))
     assert np.array_equal(folders[0, 0], folders[1, 0])
     assert not np.array_equal(folders[0, 0], folders[0, 1])
 

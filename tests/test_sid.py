@@ -250,6 +250,6 @@ def test_fig6_shows_the_peers_after_the_paper_s_columns_when_they_run(repo):
         return out.stdout + out.stderr
 
     with_peers = plan("--configfile", "configs/peers.yaml")
-    assert '"LDM-SR-200": "results/samples/ldm_sr/200/train0/seed0", "SiD-1": "results/samples/sid/1/train0/seed0"' in with_peers
-    assert '"LCM-4": "results/samples/lcm/4/train0/seed0"' in with_peers
+    assert '"LDM-SR-200": "results/samples/ldm_sr/train0/seed0/200", "SiD-1": "results/samples/sid/train0/seed0/1"' in with_peers
+    assert '"LCM-4": "results/samples/lcm/train0/seed0/4"' in with_peers
     assert '"SiD-1"' not in plan()

@@ -156,14 +156,16 @@ def train(args, cfg):
     return _train_into(args, lambda out: method.train(ctx, out, args.log))
 
 
-@command("sample", "run", "steps", "seed", "test-pairs", "vae", "teacher", "model", "out", options=[
-    BASE, (("--train-seed",), {"type": int, "default": 0, "help": "the training seed of --model (recorded only)"})])
+@command("sample", "run", "seed", "test-pairs", "vae", "teacher", "model", "out", options=[
+    BASE, (("--train-seed",), {"type": int, "default": 0, "help": "the training seed of --model (recorded only)"}),
+    (("--steps",), {"type": int, "nargs": "+", "required": True, "help": "step counts; each into out/<steps>/"})])
 def sample(args, cfg):
-    """PNGs of the test set for one (run, steps, training seed, sampling seed) (rule sample): cddbench.sample.run."""
+    """PNGs of the test set for one (run, training seed, sampling seed) at each step count (rule sample):
+    cddbench.sample.run."""
     from cddbench import sample as sample_mod
 
     model = None if args.model == "-" else args.model
-    return sample_mod.run(_context(args, cfg), int(args.steps), int(args.seed), args.test_pairs, model, args.out,
+    return sample_mod.run(_context(args, cfg), args.steps, int(args.seed), args.test_pairs, model, args.out,
                           cfg["sampler"]["batch_size"])
 
 
@@ -202,14 +204,22 @@ def validate_metrics(args, cfg):
     return {"rows": len(table)}
 
 
-@command("quality-gates", "test-pairs", "train-patches", "vae", "teacher", "reference", "floor", "out", "grid",
+@command("teacher-check", "test-pairs", "train-patches", "vae", "teacher", "reference", "out", "grid")
+def teacher_check(args, cfg):
+    """The autoencoder's and the teacher's measurements the quality gates read (rule teacher_check):
+    cddbench.quality.teacher_check."""
+    from cddbench.quality import teacher_check as check
+
+    return check(_context(args, cfg), args.test_pairs, args.train_patches, args.reference, args.out, args.grid)
+
+
+@command("quality-gates", "teacher-check", "floor", "out",
          options=[(("--metrics",), {"nargs": "+", "required": True, "help": "metric records of the configured runs"})])
 def quality_gates(args, cfg):
     """Checks that the benchmark measures SR rather than noise (rule quality_gates): cddbench.quality.quality_gates."""
     from cddbench.quality import quality_gates as gates
 
-    return gates(_context(args, cfg), args.test_pairs, args.train_patches, args.reference, args.floor, args.metrics,
-                 args.out, args.grid)
+    return gates(args.teacher_check, args.floor, args.metrics, args.out)
 
 
 @command("claims", "out-csv", "out-comparisons", "out-md", "out-peers", options=[

@@ -70,35 +70,53 @@ def training_data_fd(train_patches: str, ref_feats: np.ndarray, backend: str, ec
     return metrics.frechet_distance(metrics.FeatureSpace(backend, ecfg)(images, ecfg["batch_size"]), ref_feats)
 
 
-def quality_gates(ctx, test_pairs: str, train_patches: str, ref_npz: str, floor_json: str, metric_files: list[str],
-                  out_json: str, grid_png: str) -> dict:
+def teacher_check(ctx, test_pairs: str, train_patches: str, ref_npz: str, out_json: str, grid_png: str) -> dict:
+    """The model side of gates 1 and 2, measured as soon as the autoencoder and the teacher exist (rule
+    teacher_check), so that the gates at the end of the DAG only compare numbers: the autoencoder's reconstructions
+    of the HR test set, the teacher's unconditional samples (and their grid), noise images and the training photos'
+    own HR patches, each scored against the test reference."""
     cfg, ecfg = ctx.cfg, with_device(ctx.cfg)  # metrics where the models run
     ref = np.load(ref_npz)
     backend, ref_feats = str(ref["backend"]), ref["features"]
     fd = metrics.names(backend).fd
     hr = hr_test_images(test_pairs)
     seed = cfg["seed"]
+    vae = models.load_autoencoder(ctx.vae_dir)
+    recon = data.to_uint8(models.decode(vae, models.encode(vae, data.to_tensor(hr))))
+    ae = evaluate_images(recon, hr, ref_feats, backend, ecfg, seed)
+    samples = data.to_uint8(teacher_samples(ctx, len(hr), seed))
+    save_grid(samples[:64], grid_png)
+    noise = np.random.default_rng(seed).integers(0, 256, hr.shape, dtype=np.uint8)
+    result = {"metric_backend": backend, "autoencoder": ae,
+              f"teacher_{fd}": evaluate_images(samples, hr, ref_feats, backend, ecfg, seed, paired=False)[fd],
+              f"noise_{fd}": evaluate_images(noise, hr, ref_feats, backend, ecfg, seed, paired=False)[fd],
+              f"training_data_{fd}": training_data_fd(train_patches, ref_feats, backend, ecfg, len(hr), seed),
+              "ddim_steps": cfg["teacher"]["grid_steps"]}
+    with open(out_json, "w") as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+def quality_gates(teacher_json: str, floor_json: str, metric_files: list[str], out_json: str) -> dict:
+    """The gates, from ``teacher_check``'s measurements and the runs' metric records."""
+    with open(teacher_json) as f:
+        checked = json.load(f)
+    backend = checked["metric_backend"]
+    fd = metrics.names(backend).fd
     records = []
     for path in metric_files:
         with open(path) as f:
             records.append(json.load(f))
 
-    vae = models.load_autoencoder(ctx.vae_dir)
-    recon = data.to_uint8(models.decode(vae, models.encode(vae, data.to_tensor(hr))))
-    ae = evaluate_images(recon, hr, ref_feats, backend, ecfg, seed)
+    ae = checked["autoencoder"]
     bic = _by_steps(records, "bicubic")[0][0]
     gate_ae = {"autoencoder_psnr": ae["psnr"], "bicubic_psnr": bic["psnr"], f"autoencoder_{fd}": ae[fd],
                f"bicubic_{fd}": bic[fd], "required_psnr_margin_db": PSNR_MARGIN_DB,
                "pass": bool(ae["psnr"] >= bic["psnr"] + PSNR_MARGIN_DB and ae[fd] < bic[fd])}
 
-    samples = data.to_uint8(teacher_samples(ctx, len(hr), seed))
-    save_grid(samples[:64], grid_png)
-    noise = np.random.default_rng(seed).integers(0, 256, hr.shape, dtype=np.uint8)
-    t_fd = evaluate_images(samples, hr, ref_feats, backend, ecfg, seed, paired=False)[fd]
-    n_fd = evaluate_images(noise, hr, ref_feats, backend, ecfg, seed, paired=False)[fd]
-    gate_teacher = {f"teacher_{fd}": t_fd, f"noise_{fd}": n_fd, "ddim_steps": cfg["teacher"]["grid_steps"],
+    t_fd, n_fd, data_fd = checked[f"teacher_{fd}"], checked[f"noise_{fd}"], checked[f"training_data_{fd}"]
+    gate_teacher = {f"teacher_{fd}": t_fd, f"noise_{fd}": n_fd, "ddim_steps": checked["ddim_steps"],
                     "pass": bool(t_fd < 0.25 * n_fd)}
-    data_fd = training_data_fd(train_patches, ref_feats, backend, ecfg, len(hr), seed)
     gate_floor = {f"teacher_{fd}": t_fd, f"autoencoder_{fd}": ae[fd], "max_factor": TEACHER_FLOOR_FACTOR,
                   "factor": t_fd / ae[fd], f"training_data_{fd}": data_fd, "factor_over_training_data": t_fd / data_fd,
                   "pass": bool(t_fd <= TEACHER_FLOOR_FACTOR * ae[fd])}
