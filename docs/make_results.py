@@ -20,8 +20,9 @@ import pandas as pd
 from cddbench import paired
 
 STAGES = [("train", r"^train_"), ("sample", r"^sample_"), ("evaluate", r"^evaluate_"),
-          ("metric validation", r"^metric_validation$"), ("data, teacher, encoding, reference", r"^(patches|degrade_|"
-          r"autoencoder|teacher|encode_train|reference_features)"), ("gates, table, figures", r".")]
+          ("metric validation", r"^metric_validation$"), ("teacher check (the gates' model side)", r"^teacher_check$"),
+          ("data, teacher, encoding, reference", r"^(patches|degrade_|autoencoder|teacher|encode_train|"
+           r"reference_features)"), ("gates, table, figures", r".")]
 
 
 def stage_times(bench_dir: str) -> pd.DataFrame:
