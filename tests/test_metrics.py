@@ -61,6 +61,26 @@ def test_proxy_is_deterministic(hr, space):
     assert np.array_equal(space[0](hr[:20]), other(hr[:20]))
 
 
+def test_proxy_networks_are_torchvisions_random_alexnet_features(space):
+    """Skipping the unused classifier's init leaves every feature weight as plain torchvision draws it from the seed,
+    in both proxy networks (FD/KD's and LPIPS's), and nn.Linear's init works again afterwards."""
+    import torch
+    import torchvision
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ECFG["proxy_seed"])
+        plain = torchvision.models.alexnet(weights=None).features.state_dict()
+    assert plain.keys() == space[0].model.features.state_dict().keys()
+    for k, v in space[0].model.features.state_dict().items():
+        assert torch.equal(v, plain[k]), k
+    lpips_net = space[1].net.net
+    for i in (0, 3, 6, 8, 10):
+        slice_ = next(getattr(lpips_net, f"slice{s}") for s in range(1, 6) if str(i) in getattr(lpips_net, f"slice{s}")._modules)
+        assert torch.equal(slice_._modules[str(i)].weight, plain[f"{i}.weight"]), i
+    torch.manual_seed(0)
+    assert torch.nn.Linear(4, 4).weight.abs().sum() > 0 and torch.nn.Linear.reset_parameters.__name__ == "reset_parameters"
+
+
 def test_backend_resolution_names_missing_weights(tmp_path):
     assert metrics.resolve_backend(dict(ECFG, metric_backend="auto", weights_dir=str(tmp_path))) == "proxy"
     with pytest.raises(FileNotFoundError, match="inception-2015-12-05.pt"):

@@ -11,6 +11,7 @@ comparable to published FID / LPIPS and are never reported under those names.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -80,10 +81,23 @@ class _AlexFeatures(torch.nn.Module):
         return torch.cat(out, dim=1)
 
 
+@contextlib.contextmanager
+def _classifier_left_uninitialised():
+    """Skips ``nn.Linear``'s random init while AlexNet is built. torchvision's AlexNet (and lpips' copy of it) draws a
+    58M-parameter classifier that no metric here uses: ~0.75 s of CPU RNG per build, twice per evaluation job. It
+    is built after ``features``, so no feature weight drawn from the seed changes (tests/test_metrics.py)."""
+    reset = torch.nn.Linear.reset_parameters
+    torch.nn.Linear.reset_parameters = lambda self: None
+    try:
+        yield
+    finally:
+        torch.nn.Linear.reset_parameters = reset
+
+
 def random_alexnet(seed: int) -> torch.nn.Sequential:
     import torchvision
 
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _classifier_left_uninitialised():
         torch.manual_seed(seed)
         return torchvision.models.alexnet(weights=None).features.eval()
 
@@ -287,7 +301,7 @@ class Lpips:
         import lpips
 
         self.size = ecfg.get("lpips_size")
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _classifier_left_uninitialised():
             torch.manual_seed(ecfg["proxy_seed"])
             if backend == "standard":
                 self.net = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
