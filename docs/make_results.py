@@ -38,7 +38,7 @@ def stage_times(bench_dir: str) -> pd.DataFrame:
 
 
 def spreads(results: str, metrics: list[str]) -> pd.DataFrame:
-    files = sorted(glob.glob(f"{results}/metrics/*/*/train*/seed*.json"))
+    files = sorted(glob.glob(f"{results}/metrics/*/train*/seed*/*.json"))
     cells = paired.load(files)
     rows = []
     for (run, steps), reps in cells.items():

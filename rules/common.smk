@@ -74,13 +74,14 @@ def evaluations():
             for seed in eval_seeds(r)]
 
 
+def metric_dirs():
+    """The evaluation jobs' outputs: one folder per (run, training seed, sampling seed), as the sampling jobs."""
+    return list(dict.fromkeys(f"{RESULTS}/metrics/{r}/train{t}/seed{seed}" for r, s, t, seed in evaluations()))
+
+
 def metric_files():
-    return [f"{RESULTS}/metrics/{r}/{s}/train{t}/seed{seed}.json" for r, s, t, seed in evaluations()]
-
-
-def per_image_file(record_json):
-    """The per-image values and bootstrap resamples beside a metric record (cddbench.evaluate.per_image_file)."""
-    return record_json[: -len(".json")] + ".npz"
+    """Every metric record (a .npz of per-image values and bootstrap resamples beside each), in `evaluations` order."""
+    return [f"{RESULTS}/metrics/{r}/train{t}/seed{seed}/{s}.json" for r, s, t, seed in evaluations()]
 
 
 def model_dirs():

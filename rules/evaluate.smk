@@ -25,28 +25,29 @@ rule reference_features:
 
 
 rule evaluate:
+    # one job per sampling job: each step count's folder -> <steps>.json (+ .npz: per-image values, bootstrap resamples)
     input:
-        samples=f"{RESULTS}/samples/{{run}}/train{{tseed}}/seed{{seed}}",  # the run's sampling job; its {steps}/ read
+        samples=f"{RESULTS}/samples/{{run}}/train{{tseed}}/seed{{seed}}",
         pairs=f"{DATA}/pairs/test",
         ref=f"{RESULTS}/metrics/reference.npz",
         weights=metric_weights,
     output:
-        json=f"{RESULTS}/metrics/{{run}}/{{steps}}/train{{tseed}}/seed{{seed}}.json",
-        per_image=f"{RESULTS}/metrics/{{run}}/{{steps}}/train{{tseed}}/seed{{seed}}.npz",  # per-image values, bootstrap resamples
+        directory(f"{RESULTS}/metrics/{{run}}/train{{tseed}}/seed{{seed}}"),
     params:
         cfg=cfg_json("seed", "threads", "device", "evaluate"),
+        steps=lambda w: " ".join(str(s) for s in RUNS[w.run]["config"]["steps"]),
     conda:
         CONDA_ENV
     log:
-        f"{LOGS}/evaluate_{{run}}_{{steps}}_train{{tseed}}_seed{{seed}}.log",
+        f"{LOGS}/evaluate_{{run}}_train{{tseed}}_seed{{seed}}.log",
     threads: config["threads"]
     resources:
         **cluster_resources("evaluate"),
     benchmark:
-        f"{BENCH}/evaluate_{{run}}_{{steps}}_train{{tseed}}_seed{{seed}}.tsv"
+        f"{BENCH}/evaluate_{{run}}_train{{tseed}}_seed{{seed}}.tsv"
     shell:
-        "cddbench evaluate --config {params.cfg:q} --threads {threads} --samples {input.samples}/{wildcards.steps}"
-        " --test-pairs {input.pairs} --reference {input.ref} --out {output.json} > {log} 2>&1"
+        "cddbench evaluate --config {params.cfg:q} --threads {threads} --samples {input.samples} --steps {params.steps}"
+        " --test-pairs {input.pairs} --reference {input.ref} --out {output} > {log} 2>&1"
 
 
 rule metric_validation:
@@ -109,11 +110,12 @@ rule quality_gates:
     input:
         teacher=f"{RESULTS}/metrics/teacher_check.json",
         floor=f"{RESULTS}/metrics/reference_floor.json",
-        metrics=metric_files(),
+        metrics=metric_dirs(),
     output:
         gates=f"{RESULTS}/quality_gates.json",
     params:
         cfg=cfg_json("seed"),
+        records=metric_files(),
     conda:
         CONDA_ENV
     log:
@@ -122,7 +124,7 @@ rule quality_gates:
         f"{BENCH}/quality_gates.tsv"
     shell:
         "cddbench quality-gates --config {params.cfg:q} --teacher-check {input.teacher} --floor {input.floor}"
-        " --out {output.gates} --metrics {input.metrics} > {log} 2>&1"
+        " --out {output.gates} --metrics {params.records} > {log} 2>&1"
 
 
 rule download_metric_weights:

@@ -5,8 +5,7 @@
 
 rule table1:
     input:
-        metrics=metric_files(),
-        per_image=[per_image_file(f) for f in metric_files()],
+        metrics=metric_dirs(),
         models=model_dirs(),
         gates=f"{RESULTS}/quality_gates.json",
         notebook="workflow/notebooks/table1.ipynb",
@@ -17,7 +16,7 @@ rule table1:
         notebook=f"{RESULTS}/notebooks/table1.ipynb",
     params:
         # papermill parameters as data (YAML), never as code
-        nb=lambda w, input, output: json.dumps({"metric_files": list(input.metrics), "model_dirs": list(input.models),
+        nb=lambda w, input, output: json.dumps({"metric_files": metric_files(), "model_dirs": list(input.models),
                                                 "gates_json": input.gates, "out_csv": output.csv, "out_md": output.md,
                                                 "out_runs": output.runs}),
     conda:
@@ -33,8 +32,7 @@ rule table1:
 
 rule claims:
     input:
-        metrics=metric_files(),
-        per_image=[per_image_file(f) for f in metric_files()],
+        metrics=metric_dirs(),
     output:
         csv=report(f"{RESULTS}/claims.csv", caption="../workflow/report/claims.rst", category="Claims"),
         comparisons=f"{RESULTS}/claims_comparisons.csv",
@@ -42,12 +40,13 @@ rule claims:
         peers=f"{RESULTS}/peers.md",  # the peers beyond the paper against Ours (configs/peers.yaml)
     params:
         cfg=cfg_json("seed"),
+        records=metric_files(),
     conda:
         CONDA_ENV
     log:
         f"{LOGS}/claims.log",
     shell:
-        "cddbench claims --config {params.cfg:q} --metrics {input.metrics} --out-csv {output.csv}"
+        "cddbench claims --config {params.cfg:q} --metrics {params.records} --out-csv {output.csv}"
         " --out-comparisons {output.comparisons} --out-md {output.md} --out-peers {output.peers} > {log} 2>&1"
 
 

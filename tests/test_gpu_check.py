@@ -85,7 +85,7 @@ def test_the_gpu_overlay_plans_the_whole_default_dag_on_cuda(repo):
                          capture_output=True, text=True, timeout=300, env=ENV)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     jobs = _job_stats(out.stdout + out.stderr)
-    assert jobs["table1"] == jobs["claims"] == 1 and jobs["evaluate"] > 90 and 0 < jobs["sample"] < jobs["evaluate"]
+    assert jobs["table1"] == jobs["claims"] == 1 and jobs["evaluate"] == jobs["sample"] > 30  # one evaluation per sampling job
 
 
 def test_the_paper_configs_cdd_batch_fits_an_80_gb_gpu_by_the_h200_measurement(repo):

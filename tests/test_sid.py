@@ -140,10 +140,10 @@ def test_the_peers_overlay_plans_each_peer_on_its_training_seed_s_base(repo):
     cfg = config.load(f"{repo}/config.yaml", f"{repo}/configs/peers.yaml")
     assert cfg["methods"]["sid"]["steps"] == [1] and cfg["methods"]["sid"]["train"]["weight_decay"] == 0.0
     out = subprocess.run(SNAKEMAKE + ["-n", "-p", "--configfile", "configs/peers.yaml", "--cores", "2",
-                                      "results/metrics/sid/1/train1/seed0.json",
-                                      "results/metrics/sid_lsg/1/train1/seed0.json",
-                                      "results/metrics/dmd2/4/train1/seed0.json",
-                                      "results/metrics/lcm/4/train1/seed0.json"], cwd=repo, capture_output=True,
+                                      "results/metrics/sid/train1/seed0",
+                                      "results/metrics/sid_lsg/train1/seed0",
+                                      "results/metrics/dmd2/train1/seed0",
+                                      "results/metrics/lcm/train1/seed0"], cwd=repo, capture_output=True,
                          text=True, timeout=300, env=ENV)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]

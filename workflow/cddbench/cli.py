@@ -180,12 +180,13 @@ def reference(args, cfg):
     return floor
 
 
-@command("evaluate", "samples", "test-pairs", "reference", "out")
+@command("evaluate", "samples", "test-pairs", "reference", "out", options=[
+    (("--steps",), {"type": int, "nargs": "+", "required": True, "help": "step counts: samples/<steps>/ -> out/<steps>.json"})])
 def evaluate(args, cfg):
-    """Every metric of one sample folder (rule evaluate): cddbench.evaluate.evaluate_folder."""
-    from cddbench.evaluate import evaluate_folder
+    """Every metric of one sampling job's folders (rule evaluate): cddbench.evaluate.evaluate_run."""
+    from cddbench.evaluate import evaluate_run
 
-    return evaluate_folder(cfg, args.samples, args.test_pairs, args.reference, args.out)
+    return evaluate_run(cfg, args.samples, args.steps, args.test_pairs, args.reference, args.out)
 
 
 @command("validate-metrics", "test-pairs", "reference", "out", "figure")

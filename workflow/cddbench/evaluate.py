@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 
@@ -78,19 +79,30 @@ def per_image_file(record_json: str) -> str:
     return record_json[: -len(".json")] + ".npz"
 
 
-def evaluate_folder(cfg: dict, sample_dir: str, test_pairs: str, ref_npz: str, out_json: str) -> dict:
+def evaluate_run(cfg: dict, samples_dir: str, steps: list[int], test_pairs: str, ref_npz: str, out_dir: str) -> dict:
+    """Every step count of one sampling job (``samples_dir/<steps>/``) -> ``out_dir/<steps>.json`` (+ ``.npz``).
+
+    One job per sampling job rather than per step count: the imports, the HR test set and the reference features are
+    read once (the numbers are those of one folder at a time)."""
     ecfg = with_device(cfg)
     ref = np.load(ref_npz)
     backend = str(ref["backend"])
     if backend != metrics.resolve_backend(ecfg):
         raise RuntimeError(f"{ref_npz} was made with the {backend} backend; rerun the reference_features rule")
+    hr = hr_test_images(test_pairs)
+    os.makedirs(out_dir, exist_ok=True)
+    return {k: _evaluate_folder(cfg, ecfg, f"{samples_dir}/{k}", hr, ref["features"], backend, f"{out_dir}/{k}.json")
+            for k in steps}
+
+
+def _evaluate_folder(cfg: dict, ecfg: dict, sample_dir: str, hr: np.ndarray, ref_feats: np.ndarray, backend: str,
+                     out_json: str) -> dict:
     with open(f"{sample_dir}/timing.json") as f:
         timing = json.load(f)
-    images, hr = read_folder(sample_dir), hr_test_images(test_pairs)
     record = {**timing, "metric_backend": backend, "resolution": int(hr.shape[1]),
               "proxy_note": None if backend == "standard" else
               "fd_proxy/kd_proxy/lpips_proxy use a seeded random AlexNet; not comparable to published FID/LPIPS"}
-    values, arrays = measure_images(images, hr, ref["features"], backend, ecfg, cfg["seed"])
+    values, arrays = measure_images(read_folder(sample_dir), hr, ref_feats, backend, ecfg, cfg["seed"])
     record.update(values)
     with open(out_json, "w") as f:
         json.dump(record, f, indent=1)
