@@ -74,6 +74,11 @@ def evaluations():
             for seed in eval_seeds(r)]
 
 
+def run_steps(w):
+    """A run's step counts as one CLI argument list: its sampling and its evaluation job each handle all of them."""
+    return " ".join(str(s) for s in RUNS[w.run]["config"]["steps"])
+
+
 def metric_dirs():
     """The evaluation jobs' outputs: one folder per (run, training seed, sampling seed), as the sampling jobs."""
     return list(dict.fromkeys(f"{RESULTS}/metrics/{r}/train{t}/seed{seed}" for r, s, t, seed in evaluations()))

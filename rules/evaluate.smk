@@ -35,7 +35,7 @@ rule evaluate:
         directory(f"{RESULTS}/metrics/{{run}}/train{{tseed}}/seed{{seed}}"),
     params:
         cfg=cfg_json("seed", "threads", "device", "evaluate"),
-        steps=lambda w: " ".join(str(s) for s in RUNS[w.run]["config"]["steps"]),
+        steps=run_steps,
     conda:
         CONDA_ENV
     log:

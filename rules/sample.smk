@@ -10,7 +10,7 @@ rule sample:
         directory(f"{RESULTS}/samples/{{run}}/train{{tseed}}/seed{{seed}}"),
     params:
         cfg=lambda w: run_cfg_json(w.run),
-        steps=lambda w: " ".join(str(s) for s in RUNS[w.run]["config"]["steps"]),
+        steps=run_steps,
         model=lambda w: model_dir(w.run, w.tseed),
         base=lambda w: base_dir(w.run, w.tseed),
     conda:
