@@ -73,10 +73,10 @@ def test_proxy_networks_are_torchvisions_random_alexnet_features(space):
     assert plain.keys() == space[0].model.features.state_dict().keys()
     for k, v in space[0].model.features.state_dict().items():
         assert torch.equal(v, plain[k]), k
-    lpips_net = space[1].net.net
+    # lpips splits AlexNet.features into slice1..5, keeping torchvision's layer indices as the module names
+    lpips_layers = {name: m for s in range(1, 6) for name, m in getattr(space[1].net.net, f"slice{s}").named_children()}
     for i in (0, 3, 6, 8, 10):
-        slice_ = next(getattr(lpips_net, f"slice{s}") for s in range(1, 6) if str(i) in getattr(lpips_net, f"slice{s}")._modules)
-        assert torch.equal(slice_._modules[str(i)].weight, plain[f"{i}.weight"]), i
+        assert torch.equal(lpips_layers[str(i)].weight, plain[f"{i}.weight"]), i
     torch.manual_seed(0)
     assert torch.nn.Linear(4, 4).weight.abs().sum() > 0 and torch.nn.Linear.reset_parameters.__name__ == "reset_parameters"
 

@@ -84,8 +84,9 @@ class _AlexFeatures(torch.nn.Module):
 @contextlib.contextmanager
 def _classifier_left_uninitialised():
     """Skips ``nn.Linear``'s random init while AlexNet is built. torchvision's AlexNet (and lpips' copy of it) draws a
-    58M-parameter classifier that no metric here uses: ~0.75 s of CPU RNG per build, twice per evaluation job. It
-    is built after ``features``, so no feature weight drawn from the seed changes (tests/test_metrics.py)."""
+    58M-parameter classifier that no metric here uses: 0.3-0.8 s of CPU RNG per build (measured on one core), two
+    builds per step count evaluated. It is built after ``features``, so no feature weight drawn from the seed changes
+    (tests/test_metrics.py)."""
     reset = torch.nn.Linear.reset_parameters
     torch.nn.Linear.reset_parameters = lambda self: None
     try:
