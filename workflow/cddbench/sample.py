@@ -58,36 +58,37 @@ def run(ctx: methods.Context, steps: list[int], seed: int, test_pairs: str, mode
     ids, lr = pairs["id"], data.to_tensor(pairs["lr"])
     ctx = dataclasses.replace(ctx, test_ids=tuple(ids))
     sampler = module.load(ctx, model_dir)
-    shape = latent_shape(ctx, lr.shape[-1] * 4)
+    noise = initial_noise(ids, latent_shape(ctx, lr.shape[-1] * 4), seed)  # the same draws at every step count
+    timed = getattr(module, "timed", lambda mcfg: True)(ctx.mcfg)  # outputs read from a folder have no latency here
     tmp = out_dir.rstrip("/") + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)  # a killed run's PNGs must never join this one's
-    records = {k: _sample_steps(ctx, module, method, sampler, k, seed, ids, lr, shape, os.path.join(tmp, str(k)),
-                                batch_size) for k in steps}
+
+    def sample_steps(k: int) -> dict:
+        folder = os.path.join(tmp, str(k))
+        os.makedirs(folder)
+        seconds = 0.0
+        for i in tqdm(range(0, len(ids), batch_size), desc=f"{ctx.run}-{k} seed {seed}", mininterval=5):
+            start = time.perf_counter()
+            with autocast(ctx.device, ctx.cfg.get("precision", "fp32")):
+                # a copy: a sampler may scale its noise in place
+                hr = sampler(lr[i : i + batch_size], k, noise[i : i + batch_size].clone()).float()
+            seconds += time.perf_counter() - start
+            for j, im in enumerate(data.to_uint8(hr)):
+                Image.fromarray(im).save(os.path.join(folder, f"{i + j:05d}.png"))
+        record = {"run": ctx.run, "method": method, "steps": k, "train_seed": ctx.train_seed, "seed": seed,
+                  "nfe": module.nfe(k), "n_images": len(ids),
+                  "seconds_per_image": seconds / len(ids) if timed else None, "batch_size": batch_size,
+                  "device": ctx.device, "precision": ctx.cfg.get("precision", "fp32"),
+                  "threads": torch.get_num_threads()}
+        with open(os.path.join(folder, "timing.json"), "w") as f:
+            json.dump(record, f, indent=1)
+        return record
+
+    records = {k: sample_steps(k) for k in steps}
     if os.path.isdir(out_dir):
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return records
-
-
-def _sample_steps(ctx, module, method, sampler, steps, seed, ids, lr, shape, folder, batch_size) -> dict:
-    os.makedirs(folder)
-    seconds = 0.0
-    for i in tqdm(range(0, len(ids), batch_size), desc=f"{ctx.run}-{steps} seed {seed}", mininterval=5):
-        noise = initial_noise(ids[i : i + batch_size], shape, seed)
-        start = time.perf_counter()
-        with autocast(ctx.device, ctx.cfg.get("precision", "fp32")):
-            hr = sampler(lr[i : i + batch_size], steps, noise).float()
-        seconds += time.perf_counter() - start
-        for j, im in enumerate(data.to_uint8(hr)):
-            Image.fromarray(im).save(os.path.join(folder, f"{i + j:05d}.png"))
-    timed = getattr(module, "timed", lambda mcfg: True)(ctx.mcfg)  # outputs read from a folder have no latency here
-    record = {"run": ctx.run, "method": method, "steps": steps, "train_seed": ctx.train_seed, "seed": seed,
-              "nfe": module.nfe(steps), "n_images": len(ids), "seconds_per_image": seconds / len(ids) if timed else None,
-              "batch_size": batch_size, "device": ctx.device,
-              "precision": ctx.cfg.get("precision", "fp32"), "threads": torch.get_num_threads()}
-    with open(os.path.join(folder, "timing.json"), "w") as f:
-        json.dump(record, f, indent=1)
-    return record
 
 
 def read_folder(folder: str) -> np.ndarray:
