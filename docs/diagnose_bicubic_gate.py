@@ -6,6 +6,12 @@ For each sample folder named below, prints the metrics as sampled and after two 
 take the low frequencies from the bicubic row's own PNGs: `mean` (each image's mean colour set to the bicubic
 upsample's) and `wavelet` (StableSR's wavelet colour fix: the output's high frequencies over the bicubic upsample's
 5-level a-trous low-pass). If a corrected row still loses to bicubic, colour alone does not explain the gap.
+Then, per row, how much of its colour shift its *initial noise* decides: the share of variance (R^2) of each
+sample's mean-colour error (sample minus HR, RGB) explained by a linear fit on the per-channel means of its z_T
+(re-drawn from the seed and image id, as sampling drew it). z_T is independent of the image, so any share above
+~0.004 (8 regressors / 2,160 images) is colour the model leaves to the noise instead of taking it from the LR: the
+colour spread of its learned p(HR | LR). (Not the terminal-SNR leak of SD's schedule: a zero-terminal-SNR fine-tune
+keeps the same share, docs/results.md.)
 A diagnosis only: no Table 1 row is corrected (docs/results.md has the reading).
 """
 from __future__ import annotations
@@ -16,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cddbench import config, evaluate
-from cddbench.sample import read_folder
+from cddbench import config, data, evaluate, metrics
+from cddbench.sample import initial_noise, read_folder
 
 RUNS = [("ldm_sr", 200), ("ldm_sr", 4), ("cdd", 4), ("cm", 4)]
 
@@ -50,6 +56,14 @@ def wavelet_fix(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return _u8(s - _a_trous_lowpass(s) + _a_trous_lowpass(c))
 
 
+def noise_share(images: np.ndarray, hr: np.ndarray, z_t: torch.Tensor) -> float:
+    """R^2 of the per-image mean-colour error (3 columns) on the per-channel means of z_T (least squares)."""
+    err = images.mean((1, 2)) - hr.astype(np.float64).mean((1, 2))
+    x = np.c_[z_t.double().mean((2, 3)).numpy(), np.ones(len(err))]
+    fit = x @ np.linalg.lstsq(x, err, rcond=None)[0]
+    return float(1 - ((err - fit) ** 2).sum() / ((err - err.mean(0)) ** 2).sum())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default="results")
@@ -75,6 +89,17 @@ def main() -> None:
         row(run, images)
         row(f"{run} + mean colour of bicubic", mean_fix(images, bicubic))
         row(f"{run} + wavelet colour fix", wavelet_fix(images, bicubic))
+    ids = data.load_split(f"{args.results}/data/pairs/test")["id"]
+    from diffusers import AutoencoderKL  # after cddbench: its import installs the torchvision shim
+
+    vae = AutoencoderKL.load_config(f"{args.results}/models/autoencoder")
+    c, f = vae["latent_channels"], 2 ** (len(vae["block_out_channels"]) - 1)
+    z_t = initial_noise(ids, (c, hr.shape[1] // f, hr.shape[2] // f), 0)  # sampling seed 0's draws
+    print("\n| samples | colour error | share of its variance set by z_T's channel means (R^2) |\n| --- | --- | --- |")
+    for run, steps in [("bicubic", 0)] + RUNS:
+        images = read_folder(f"{args.results}/samples/{run}/train{args.train_seed if steps else 0}/seed0/{steps}")
+        print(f"| {run}/{steps} | {metrics.colour_error(images, hr).mean():.2f} | "
+              f"{noise_share(images.astype(np.float64), hr, z_t):.3f} |", flush=True)
 
 
 if __name__ == "__main__":
