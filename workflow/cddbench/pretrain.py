@@ -202,7 +202,7 @@ def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, test_pairs: str, t
     vae = models.load_autoencoder(vae_dir)
     recon = data.to_uint8(models.decode(vae, models.encode(vae, data.to_tensor(hr))))
     ae = evaluate_images(recon, hr, ref["features"], backend, ecfg, seed)
-    ctx = types.SimpleNamespace(cfg=cfg, vae_dir=vae_dir, teacher_dir=teacher_dir)
+    ctx = types.SimpleNamespace(cfg=cfg, vae_dir=vae_dir, teacher_dir=teacher_dir, device=config.device(cfg))
     samples = data.to_uint8(quality.teacher_samples(ctx, len(hr), seed))
     t_fd = evaluate_images(samples, hr, ref["features"], backend, ecfg, seed, paired=False)[fd]
     data_fd = quality.training_data_fd(train_patches, ref["features"], backend, ecfg, len(hr), seed)
