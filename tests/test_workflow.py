@@ -1,4 +1,5 @@
 """The real DAG, run by snakemake on the smoke config in a temp folder, plus `snakemake --lint`."""
+import json
 import math
 import os
 import shutil
@@ -123,3 +124,24 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     again = subprocess.run(SNAKEMAKE + ["-n", "--cores", "2", "--configfile", "smoke.yaml"],
                            cwd=wd, capture_output=True, text=True, timeout=300, env=ENV)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.e2e
+def test_pretrain_target_exports_a_loadable_teacher_with_its_card(repo, tmp_path):
+    """configs/pretrain.yaml's target on the smoke config: the export (model card measurements included) runs and
+    what it writes loads with plain diffusers (export-teacher once failed on a context without a device)."""
+    wd = _workdir(repo, str(tmp_path))
+    out = subprocess.run(SNAKEMAKE + ["results/pretrained/tiny-teacher", "--cores", "2", "--configfile", "smoke.yaml"],
+                         cwd=wd, capture_output=True, text=True, timeout=1200, env=ENV)
+    assert out.returncode == 0, out.stderr[-5000:]
+    from cddbench import models  # noqa: F401  (the torchvision shim diffusers needs here)
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    root = os.path.join(wd, "results", "pretrained", "tiny-teacher")
+    AutoencoderKL.from_pretrained(root, subfolder="vae")
+    UNet2DConditionModel.from_pretrained(root, subfolder="unet")
+    with open(os.path.join(root, "card.json")) as f:
+        card = json.load(f)
+    for key in ("reconstruction_psnr", "reconstruction_fd_proxy", "unconditional_fd_proxy"):
+        assert math.isfinite(card[key]), key
+    assert card["factor_over_floor"] == pytest.approx(card["unconditional_fd_proxy"] / card["reconstruction_fd_proxy"])
