@@ -89,7 +89,10 @@ def test_sid_drives_an_affine_generator_to_a_conditional_gaussian():
     """Data x | c ~ N(mu c, s^2): the exact teacher x_hat(z_t) = mu c + alpha s^2 / (alpha^2 s^2 + sigma^2)
     (z_t - alpha mu c); the fake network is the same closed form with learnable (m, k); the generator is affine,
     x = a c + b z. SiD alone (no data) drives (a, |b|) to (mu, s) within 2%, with alpha = 1 (configs/peers.yaml's;
-    SiD's 1.2 drives |b| to ~1.85 here instead: docs/method.md)."""
+    SiD's 1.2 drives |b| away instead: docs/method.md). Read at the fixed point, not at one noisy iterate: 3,000 Adam
+    steps at lr 1e-2, 1,000 at 1e-3, the mean of the last 500. (The last iterate of 2,000 steps at 1e-2 depended on the
+    machine: |b| reaches s between steps ~1,500 and ~2,500 by seed; measured, seeds 0-5 of this protocol all land
+    within 1% of (mu, s), and alpha 1.2 ends at |b| = 2.85.)"""
     from conftest import GaussianSchedule, closed_form_denoiser
 
     sched = GaussianSchedule()
@@ -110,7 +113,11 @@ def test_sid_drives_an_affine_generator_to_a_conditional_gaussian():
     opt_f = torch.optim.Adam([m, k], lr=1e-2, betas=(0.0, 0.999))
     opt_g = torch.optim.Adam([ga, gb], lr=1e-2, betas=(0.0, 0.999))
     g = torch.Generator().manual_seed(0)
-    for _ in range(2000):
+    last = []
+    for step in range(4000):
+        if step == 3000:
+            for group in opt_f.param_groups + opt_g.param_groups:
+                group["lr"] = 1e-3
         c = torch.rand(256, 1, 1, 1, generator=g) + 0.5
         z = torch.randn(256, 1, 1, 1, generator=g)
         with torch.no_grad():
@@ -124,7 +131,9 @@ def test_sid_drives_an_affine_generator_to_a_conditional_gaussian():
         loss.generator_loss(teacher, fake, loss.generate(gen, z, c), c, g).backward()
         m.requires_grad_(True), k.requires_grad_(True)
         opt_g.step()
-    assert ga.item() == pytest.approx(mu, rel=0.02) and abs(gb.item()) == pytest.approx(s, rel=0.02)
+        last = (last + [(ga.item(), abs(gb.item()))])[-500:]
+    a_mean, b_mean = torch.tensor(last).mean(0).tolist()
+    assert a_mean == pytest.approx(mu, rel=0.02) and b_mean == pytest.approx(s, rel=0.02)
 
 
 def test_the_peers_overlay_plans_each_peer_on_its_training_seed_s_base(repo):
