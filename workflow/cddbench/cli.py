@@ -124,15 +124,15 @@ def teacher(args, cfg):
     return _train_into(args, lambda out: train_teacher(cfg, args.train, args.vae, out, args.log, args.checkpoints))
 
 
-@command("export-teacher", "vae", "teacher", "test-pairs", "train-patches", "reference", "patches-report", "out",
+@command("export-teacher", "vae", "teacher", "teacher-check", "patches-report", "out",
          options=[(("--benchmarks",), {"nargs": "+", "required": True,
                                         "help": "the autoencoder and teacher rules' benchmark files"})])
 def export_teacher(args, cfg):
     """A trained teacher in diffusers layout with its model card (rule pretrained_teacher): pretrain.export_teacher."""
     from cddbench.pretrain import export_teacher
 
-    return export_teacher(cfg, args.vae, args.teacher, args.test_pairs, args.train_patches, args.reference,
-                          args.patches_report, args.benchmarks, args.out)
+    return export_teacher(cfg, args.vae, args.teacher, args.teacher_check, args.patches_report, args.benchmarks,
+                          args.out)
 
 
 @command("encode-train", "train-pairs", "vae", "out")

@@ -167,19 +167,18 @@ def check_training_data(cfg: dict) -> str:
     return f"teacher.pretrained={ref}: trained on exactly the config's {len(want)} training photos and patch settings"
 
 
-def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, test_pairs: str, train_patches: str, ref_npz: str,
-                   patches_report: str, benchmarks: list[str], out_dir: str) -> dict:
+def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, teacher_check_json: str, patches_report: str,
+                   benchmarks: list[str], out_dir: str) -> dict:
     """The trained autoencoder and teacher as one diffusers-layout folder (``vae/``, ``unet/``, ``scheduler/``) with
     ``training_data.json`` (what ``check_training_data`` compares) and a model card (``README.md``) whose numbers are
-    measured here: reconstruction PSNR and fd on the held-out HR test patches, unconditional DDIM samples' fd."""
+    ``quality.teacher_check``'s measurements of these models (rule teacher_check): reconstruction PSNR and fd on the
+    held-out HR test patches, unconditional DDIM samples' fd, the training photos' own fd."""
     import platform
     import shutil
-    import types
 
-    import numpy as np
+    import torch
 
-    from cddbench import metrics, quality
-    from cddbench.evaluate import evaluate_images, hr_test_images
+    from cddbench import metrics
 
     record = training_data(cfg)
     with open(patches_report) as f:
@@ -187,6 +186,8 @@ def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, test_pairs: str, t
     if record["photos"] is not None and sorted(record["photos"]) != sorted(report["train_sources"]):
         raise RuntimeError(f"{patches_report} lists training sources {report['train_sources']}, the config's training "
                            f"split is {sorted(record['photos'])}: rerun the patches rule")
+    with open(teacher_check_json) as f:
+        checked = json.load(f)
     os.makedirs(out_dir, exist_ok=True)
     for src, name in ((vae_dir, "vae"), (os.path.join(teacher_dir, "unet"), "unet"),
                       (os.path.join(teacher_dir, "scheduler"), "scheduler")):
@@ -194,30 +195,19 @@ def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, test_pairs: str, t
     with open(os.path.join(out_dir, TRAINING_DATA), "w") as f:
         json.dump(record, f, indent=1, sort_keys=True)
 
-    ecfg, seed = cfg["evaluate"], cfg["seed"]
-    ref = np.load(ref_npz)
-    backend = str(ref["backend"])
+    backend = checked["metric_backend"]
     fd = metrics.names(backend).fd
-    hr = hr_test_images(test_pairs)
-    vae = models.load_autoencoder(vae_dir)
-    recon = data.to_uint8(models.decode(vae, models.encode(vae, data.to_tensor(hr))))
-    ae = evaluate_images(recon, hr, ref["features"], backend, ecfg, seed)
-    ctx = types.SimpleNamespace(cfg=cfg, vae_dir=vae_dir, teacher_dir=teacher_dir, device=config.device(cfg))
-    samples = data.to_uint8(quality.teacher_samples(ctx, len(hr), seed))
-    t_fd = evaluate_images(samples, hr, ref["features"], backend, ecfg, seed, paired=False)[fd]
-    data_fd = quality.training_data_fd(train_patches, ref["features"], backend, ecfg, len(hr), seed)
+    ae, t_fd = checked["autoencoder"], checked[f"teacher_{fd}"]
     seconds = {}
     for path in benchmarks:
         with open(path) as f:
             seconds[os.path.basename(path)[: -len(".tsv")]] = float(f.read().splitlines()[1].split("\t")[0])
-    import torch
-
-    card = {"metric_backend": backend, "n_test_images": len(hr), "reconstruction_psnr": ae["psnr"],
+    card = {"metric_backend": backend, "n_test_images": checked["n_test_images"], "reconstruction_psnr": ae["psnr"],
             f"reconstruction_{fd}": ae[fd], f"unconditional_{fd}": t_fd, "factor_over_floor": t_fd / ae[fd],
-            f"training_data_{fd}": data_fd,
-            "ddim_steps": cfg["teacher"]["grid_steps"], "wall_seconds": seconds,
+            f"training_data_{fd}": checked[f"training_data_{fd}"],
+            "ddim_steps": checked["ddim_steps"], "wall_seconds": seconds,
             "autoencoder_train": cfg["autoencoder"]["train"], "teacher_train": cfg["teacher"]["train"],
-            "seed": seed, "train_patches": report["train_patches"],
+            "seed": cfg["seed"], "train_patches": report["train_patches"],
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
                        f"threads {cfg['threads']}, device {cfg['device']}"}
     with open(os.path.join(out_dir, "card.json"), "w") as f:

@@ -87,7 +87,7 @@ def teacher_check(ctx, test_pairs: str, train_patches: str, ref_npz: str, out_js
     samples = data.to_uint8(teacher_samples(ctx, len(hr), seed))
     save_grid(samples[:64], grid_png)
     noise = np.random.default_rng(seed).integers(0, 256, hr.shape, dtype=np.uint8)
-    result = {"metric_backend": backend, "autoencoder": ae,
+    result = {"metric_backend": backend, "n_test_images": len(hr), "autoencoder": ae,
               f"teacher_{fd}": evaluate_images(samples, hr, ref_feats, backend, ecfg, seed, paired=False)[fd],
               f"noise_{fd}": evaluate_images(noise, hr, ref_feats, backend, ecfg, seed, paired=False)[fd],
               f"training_data_{fd}": training_data_fd(train_patches, ref_feats, backend, ecfg, len(hr), seed),
