@@ -58,3 +58,22 @@ def test_ddim_step_matches_diffusers_ddim_scheduler(batch):
     ours = schedule.ddim_step(*schedule.pred_to_x_eps(v_model, z, tt, base), torch.full((len(x),), prev), base)
     theirs = ddim.step(v_model, t, z, eta=0.0).prev_sample
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_zero_terminal_snr_schedule_ends_in_pure_noise_and_v_still_gives_x():
+    """teacher.schedule.rescale_betas_zero_snr (diffusers' rescaling): alpha_T = 0 exactly, so z_T is pure noise,
+    and the v-parametrisation still recovers x and eps there (an epsilon model could not: the config rejects it)."""
+    from cddbench import models
+
+    cfg = {"num_train_timesteps": 1000, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+           "prediction_type": "v_prediction"}
+    plain, zsnr = models.build_scheduler(cfg), models.build_scheduler({**cfg, "rescale_betas_zero_snr": True})
+    assert plain.alphas_cumprod[-1] > 1e-3 and zsnr.alphas_cumprod[-1] == 0
+    g = torch.Generator().manual_seed(0)
+    x, eps = torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 4, 8, 8, generator=g)
+    t = torch.tensor([999, 500])
+    z = zsnr.add_noise(x, eps, t)
+    assert torch.equal(z[0], eps[0])
+    x_hat, eps_hat = schedule.pred_to_x_eps(zsnr.get_velocity(x, eps, t), z, t, zsnr)
+    torch.testing.assert_close(x_hat, x, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(eps_hat, eps, atol=1e-5, rtol=1e-5)

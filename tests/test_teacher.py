@@ -71,6 +71,17 @@ def test_a_config_whose_training_data_differ_is_rejected(default, change, expect
     assert expected in str(err.value), str(err.value)
 
 
+@pytest.mark.parametrize("change", [{"rescale_betas_zero_snr": True}, {"beta_end": 0.02}])
+def test_a_config_whose_schedule_differs_from_the_shipped_teachers_is_rejected(default, change):
+    cfg = copy.deepcopy(default)
+    cfg["teacher"]["schedule"].update(change)
+    (key, value), = change.items()
+    with pytest.raises(ValueError, match=f"invalid config at teacher.schedule: .*teacher.schedule.{key}: the teacher "
+                                         f"was trained with .*, the config has {value}"):
+        config.validate(cfg)
+    config.validate(default)  # the default's schedule is the shipped teacher's
+
+
 def test_snakemake_rejects_a_mismatched_teacher_before_any_job(repo, tmp_path):
     overlay = tmp_path / "leak.yaml"
     overlay.write_text(yaml.safe_dump({"teacher": {"pretrained": os.path.join(repo, TEACHER)},

@@ -167,6 +167,24 @@ def check_training_data(cfg: dict) -> str:
     return f"teacher.pretrained={ref}: trained on exactly the config's {len(want)} training photos and patch settings"
 
 
+def check_schedule(cfg: dict) -> None:
+    """Raise ValueError when a teacher exported by this project (it has ``training_data.json``) was trained under
+    another noise schedule than ``teacher.schedule`` says: the DAG runs the teacher's own scheduler, so a differing
+    config key would otherwise be ignored without a word. Other teachers (Stable Diffusion) bring their own."""
+    ref = cfg["teacher"]["pretrained"]
+    sched_file = os.path.join(ref or "", "scheduler", "scheduler_config.json")
+    if not ref or not os.path.isfile(os.path.join(ref, TRAINING_DATA)) or not os.path.isfile(sched_file):
+        return
+    with open(sched_file) as f:
+        saved = json.load(f)
+    differ = [f"teacher.schedule.{k}: the teacher was trained with {saved.get(k, False)!r}, the config has {v!r}"
+              for k, v in cfg["teacher"]["schedule"].items() if saved.get(k, False) != v]
+    if differ:
+        raise ValueError(f"invalid config at teacher.schedule: {ref} was trained under another schedule: "
+                         + "; ".join(differ) + f" ({sched_file}). Set the teacher's values, or retrain it "
+                         "(configs/pretrain.yaml)")
+
+
 def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, teacher_check_json: str, patches_report: str,
                    benchmarks: list[str], out_dir: str) -> dict:
     """The trained autoencoder and teacher as one diffusers-layout folder (``vae/``, ``unet/``, ``scheduler/``) with
