@@ -4,7 +4,9 @@ tests/data/ at the commit before the [10] refactor (8710f88; kd_proxy re-recorde
 which moved it by <1e-12 relative): every label, verdict and count exactly, every number to 1e-4 relative. Not byte
 for byte across machines: float32 training reductions differ in their last bits between CPUs (BLAS kernels), and CI's
 machine reproduced the record to at most 1.1e-5 relative (sharpness; FD 5e-7, LPIPS 3e-6), while a change of
-behaviour moves these numbers by percents. A change that means to move numbers records them anew, and says so in its
+behaviour moves these numbers by percents. claims.csv's median effect is a difference of two metrics (up to ~3.5), so
+its drift is absolute: 1e-4 relative on the operands is at most 3.5e-4 (this machine: 2.4e-6, i.e. 0.14% of the
+small effect 0.00175), hence atol 3.5e-4 there; its verdicts stay exact. A change that means to move numbers records them anew, and says so in its
 commit."""
 import os
 import subprocess
@@ -29,7 +31,7 @@ def _table1(repo, folder, cfg, claims=False):
     return open(os.path.join(wd, "results", "table1.csv")).read()
 
 
-def _assert_same_results(csv_text, recorded_text, rel=1e-4):
+def _assert_same_results(csv_text, recorded_text, rel=1e-4, atol=0.0):
     """Same rows, columns, labels and verdicts exactly; every number within rel of the record (module docstring)."""
     import io
 
@@ -41,7 +43,7 @@ def _assert_same_results(csv_text, recorded_text, rel=1e-4):
     for col in want.columns:
         if pd.api.types.is_numeric_dtype(want[col]):
             assert pd.api.types.is_numeric_dtype(got[col]), col
-            np.testing.assert_allclose(got[col], want[col], rtol=rel, atol=0, equal_nan=True, err_msg=col)
+            np.testing.assert_allclose(got[col], want[col], rtol=rel, atol=atol, equal_nan=True, err_msg=col)
         else:
             assert got[col].fillna("").tolist() == want[col].fillna("").tolist(), col
 
@@ -68,7 +70,7 @@ def test_same_config_same_table_and_another_seed_other_numbers(repo, tmp_path):
     assert runs["a"] == runs["b"]
     _assert_same_results(runs["a"], open(os.path.join(DATA, "reduced_table1.csv")).read())  # as before the refactor
     claims = open(tmp_path / "a" / "results" / "claims.csv").read()
-    _assert_same_results(claims, open(os.path.join(DATA, "reduced_claims.csv")).read())
+    _assert_same_results(claims, open(os.path.join(DATA, "reduced_claims.csv")).read(), atol=3.5e-4)
     assert runs["other_seed"] != runs["a"]
     # the numbers moved, not just a label: every measured diffusion row differs
     import io
