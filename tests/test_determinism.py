@@ -6,8 +6,8 @@ for byte across machines: float32 training reductions differ in their last bits 
 machine reproduced the record to at most 1.1e-5 relative (sharpness; FD 5e-7, LPIPS 3e-6), while a change of
 behaviour moves these numbers by percents. claims.csv's median effect is a difference of two metrics (up to ~3.5), so
 its drift is absolute: 1e-4 relative on the operands is at most 3.5e-4 (this machine: 2.4e-6, i.e. 0.14% of the
-small effect 0.00175), hence atol 3.5e-4 there; its verdicts stay exact. A change that means to move numbers records them anew, and says so in its
-commit."""
+small effect 0.00175), hence atol 3.5e-4 there; its verdicts stay exact. A change that means to move numbers records
+them anew, and says so in its commit."""
 import os
 import subprocess
 
