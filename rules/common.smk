@@ -28,8 +28,8 @@ def cfg_json(*keys):
 
 
 RUNS = _config.runs(_config.validate(config))  # {run name: {"method", "config"}}: the methods entries plus their variants
-# validate() refuses a shipped teacher trained on other photos than this config's training split; say what was checked
-logger.info(_pretrain.check_training_data(config))
+# validate() refuses a shipped teacher trained on other photos or schedule than this config's; say what was checked
+logger.info(_pretrain.check_exported_teacher(config))
 # runs the paper's outputs read that this config lacks (e.g. `guidance.weight: [0]` names its run "...=0", not "...=0.0")
 for _run, _uses in _paper.missing(RUNS).items():
     logger.warning(f"config: no run {_run!r}; {', '.join(_uses)} will show it as not run / not tested")

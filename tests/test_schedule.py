@@ -66,7 +66,7 @@ def test_zero_terminal_snr_schedule_ends_in_pure_noise_and_v_still_gives_x():
     from cddbench import models
 
     cfg = {"num_train_timesteps": 1000, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
-           "prediction_type": "v_prediction"}
+           "prediction_type": "v_prediction", "rescale_betas_zero_snr": False}
     plain, zsnr = models.build_scheduler(cfg), models.build_scheduler({**cfg, "rescale_betas_zero_snr": True})
     assert plain.alphas_cumprod[-1] > 1e-3 and zsnr.alphas_cumprod[-1] == 0
     g = torch.Generator().manual_seed(0)

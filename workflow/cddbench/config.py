@@ -22,8 +22,7 @@ def validate(cfg: dict) -> dict:
 
     _check_schema(cfg)
     _check_values(cfg)
-    pretrain.check_training_data(cfg)  # a shipped teacher trained on other photos would leak test photos
-    pretrain.check_schedule(cfg)
+    pretrain.check_exported_teacher(cfg)  # a shipped teacher trained on other photos would leak test photos
     configured = runs(cfg)
     for name in cfg["methods"]:
         base = methods.base(name)
@@ -64,7 +63,7 @@ def _check_values(cfg: dict) -> None:
     sched = t["schedule"]
     need(sched["beta_start"] < sched["beta_end"], "teacher.schedule.beta_start",
          f"below beta_end ({sched['beta_end']}), got {sched['beta_start']}")
-    need(not sched.get("rescale_betas_zero_snr") or sched["prediction_type"] == "v_prediction",
+    need(not sched["rescale_betas_zero_snr"] or sched["prediction_type"] == "v_prediction",
          "teacher.schedule.rescale_betas_zero_snr", "prediction_type: v_prediction (at zero terminal SNR alpha_T = 0, so "
          f"an epsilon model cannot give x at t = T), got prediction_type {sched['prediction_type']!r}")
     need(t["prompt"] is None or bool(t["pretrained"]), "teacher.prompt",

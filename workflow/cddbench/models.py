@@ -40,7 +40,7 @@ def build_scheduler(cfg: dict) -> DDPMScheduler:
     return DDPMScheduler(num_train_timesteps=cfg["num_train_timesteps"], beta_schedule=cfg["beta_schedule"],
                          beta_start=cfg["beta_start"], beta_end=cfg["beta_end"],
                          prediction_type=cfg["prediction_type"], clip_sample=False,
-                         rescale_betas_zero_snr=cfg.get("rescale_betas_zero_snr", False))
+                         rescale_betas_zero_snr=cfg["rescale_betas_zero_snr"])
 
 
 PROMPT_FILE = "prompt_embedding.safetensors"

@@ -133,10 +133,12 @@ def training_data(cfg: dict) -> dict:
     return {"data": {k: cfg["data"][k] for k in PATCH_KEYS}, "photos": training_photos(cfg)}
 
 
-def check_training_data(cfg: dict) -> str:
-    """Raise ValueError naming every difference when ``teacher.pretrained`` records training data other than the
-    config's training split (a held-out photo in the teacher's training would leak into the test). Returns a line
-    saying what was checked; a teacher without a record (e.g. Stable Diffusion) cannot be checked, and says so."""
+def check_exported_teacher(cfg: dict) -> str:
+    """Raise ValueError naming every difference when ``teacher.pretrained`` is a teacher this project exported (it
+    has ``training_data.json``) and it was trained on other data than the config's training split (a held-out photo
+    in its training would leak into the test) or under another ``teacher.schedule`` (the DAG runs the teacher's own
+    scheduler, so a differing config key would otherwise be ignored without a word). Returns a line saying what was
+    checked; a teacher without a record (e.g. Stable Diffusion) cannot be checked, and says so."""
     ref = cfg["teacher"]["pretrained"]
     if not ref:
         return "teacher trained in the DAG on the config's training split"
@@ -160,35 +162,24 @@ def check_training_data(cfg: dict) -> str:
         changed = sorted(n for n in set(have) & set(want) if have[n] != want[n])
         if changed:
             problems.append(f"photos whose SHA-256 differs from the teacher's: {changed}")
-    if problems:
-        raise ValueError(f"invalid config at teacher.pretrained: {ref} was trained on other data than this config's "
-                         "training split: " + "; ".join(problems) + ". Use the data settings it records "
-                         f"({record_file}), retrain it (configs/pretrain.yaml), or set teacher.pretrained: null")
-    return f"teacher.pretrained={ref}: trained on exactly the config's {len(want)} training photos and patch settings"
-
-
-def check_schedule(cfg: dict) -> None:
-    """Raise ValueError when a teacher exported by this project (it has ``training_data.json``) was trained under
-    another noise schedule than ``teacher.schedule`` says: the DAG runs the teacher's own scheduler, so a differing
-    config key would otherwise be ignored without a word. Other teachers (Stable Diffusion) bring their own."""
-    ref = cfg["teacher"]["pretrained"]
-    sched_file = os.path.join(ref or "", "scheduler", "scheduler_config.json")
-    if not ref or not os.path.isfile(os.path.join(ref, TRAINING_DATA)) or not os.path.isfile(sched_file):
-        return
+    sched_file = os.path.join(ref, "scheduler", "scheduler_config.json")
     with open(sched_file) as f:
-        saved = json.load(f)
-    differ = [f"teacher.schedule.{k}: the teacher was trained with {saved.get(k, False)!r}, the config has {v!r}"
-              for k, v in cfg["teacher"]["schedule"].items() if saved.get(k, False) != v]
-    if differ:
-        raise ValueError(f"invalid config at teacher.schedule: {ref} was trained under another schedule: "
-                         + "; ".join(differ) + f" ({sched_file}). Set the teacher's values, or retrain it "
-                         "(configs/pretrain.yaml)")
+        saved = json.load(f)  # diffusers writes every key, so a key it lacks is a teacher saved before diffusers had it
+    problems += [f"teacher.schedule.{k}: the teacher was trained with {saved.get(k, False)!r}, the config has {v!r}"
+                 for k, v in cfg["teacher"]["schedule"].items() if saved.get(k, False) != v]
+    if problems:
+        raise ValueError(f"invalid config at teacher.pretrained: {ref} was trained on other data or under another "
+                         "schedule than this config's: " + "; ".join(problems) + ". Use the settings it records "
+                         f"({record_file}, {sched_file}), retrain it (configs/pretrain.yaml), or set "
+                         "teacher.pretrained: null")
+    return (f"teacher.pretrained={ref}: trained on exactly the config's {len(want)} training photos, patch settings "
+            "and noise schedule")
 
 
 def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, teacher_check_json: str, patches_report: str,
                    benchmarks: list[str], out_dir: str) -> dict:
     """The trained autoencoder and teacher as one diffusers-layout folder (``vae/``, ``unet/``, ``scheduler/``) with
-    ``training_data.json`` (what ``check_training_data`` compares) and a model card (``README.md``) whose numbers are
+    ``training_data.json`` (what ``check_exported_teacher`` compares) and a model card (``README.md``) whose numbers are
     ``quality.teacher_check``'s measurements of these models (rule teacher_check): reconstruction PSNR and fd on the
     held-out HR test patches, unconditional DDIM samples' fd, the training photos' own fd."""
     import platform
@@ -225,6 +216,7 @@ def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, teacher_check_json
             f"training_data_{fd}": checked[f"training_data_{fd}"],
             "ddim_steps": checked["ddim_steps"], "wall_seconds": seconds,
             "autoencoder_train": cfg["autoencoder"]["train"], "teacher_train": cfg["teacher"]["train"],
+            "schedule": cfg["teacher"]["schedule"],
             "seed": cfg["seed"], "train_patches": report["train_patches"],
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
                        f"threads {cfg['threads']}, device {cfg['device']}"}
@@ -233,6 +225,12 @@ def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, teacher_check_json
     with open(os.path.join(out_dir, "README.md"), "w") as f:
         f.write(_model_card(card, record, report))
     return card
+
+
+def _schedule_words(schedule: dict) -> str:
+    words = f"{schedule['beta_schedule']} betas {schedule['beta_start']} to {schedule['beta_end']}"
+    return words + (", rescaled to zero terminal SNR (Lin et al. 2024: z_T is pure noise)"
+                    if schedule["rescale_betas_zero_snr"] else "")
 
 
 def _model_card(card: dict, record: dict, report: dict) -> str:
@@ -255,7 +253,7 @@ scheduler = DDPMScheduler.from_pretrained("workflow/pretrained/tiny-teacher", su
 ```
 
 - **Architecture**: `AutoencoderKL` (f = 4, {card['train_patches']:,} training patches of 32x32 px) and a
-  v-prediction `UNet2DConditionModel` on its 8x8 latents, DDPM scaled-linear schedule (`scheduler/`).
+  v-prediction `UNet2DConditionModel` on its 8x8 latents, DDPM schedule `scheduler/`: {_schedule_words(card["schedule"])}.
 - **Data**: the training split of `data.source: {record['data']['source']}` only — the held-out test
   package is never read for training. `training_data.json` records the data settings and every training photo's
   SHA-256; the DAG compares it with the config before any job and refuses a mismatch.
