@@ -2,44 +2,72 @@
 hand-made records."""
 import json
 
+import numpy as np
 import pytest
 
 from cddbench.quality import quality_gates
 
 
-def _write(tmp_path, teacher_fd, ldm_200_high, bicubic_fd=0.15):
+N_BOOT = 100
+# what every record shares on a resample: the test images it holds (a hard draw of images is hard for every run)
+IMAGES = np.random.default_rng(0).normal(0.0, 0.05, N_BOOT)
+
+
+def _record(tmp_path, name, record, own_sd=0.002):
+    """A metric record and the .npz beside it: its value on each resample is the shared image effect plus its own
+    small noise (the per-image sampling noise)."""
+    noise = np.random.default_rng(len(name)).normal(0.0, own_sd, N_BOOT)
+    (tmp_path / f"{name}.json").write_text(json.dumps({"seed": 0, "train_seed": 0, **record}))
+    np.savez(tmp_path / f"{name}.npz", fd_proxy_resamples=record["fd_proxy"] + IMAGES + noise)
+    return str(tmp_path / f"{name}.json")
+
+
+def _write(tmp_path, teacher_fd, ldm_200_fds, bicubic_fd=0.15):
     checked = {"metric_backend": "proxy", "autoencoder": {"psnr": 30.0, "fd_proxy": 0.1},
                "teacher_fd_proxy": teacher_fd, "noise_fd_proxy": 10.0, "training_data_fd_proxy": 0.2,
                "ddim_steps": 50}
-    records = [{"run": "bicubic", "steps": 0, "psnr": 25.0, "fd_proxy": bicubic_fd}]
-    records += [{"run": "ldm_sr", "steps": 4, "fd_proxy": v} for v in (0.60, 0.62)]
-    records += [{"run": "ldm_sr", "steps": 200, "fd_proxy": v, "fd_proxy_ci_high": ldm_200_high} for v in (0.30, 0.31)]
     paths = {"teacher": tmp_path / "teacher_check.json", "floor": tmp_path / "floor.json"}
     paths["teacher"].write_text(json.dumps(checked))
     paths["floor"].write_text(json.dumps({"fd_proxy_floor": 0.01}))
-    metric_files = []
-    for i, r in enumerate(records):
-        metric_files.append(str(tmp_path / f"m{i}.json"))
-        (tmp_path / f"m{i}.json").write_text(json.dumps(r))
+    metric_files = [_record(tmp_path, "bicubic", {"run": "bicubic", "steps": 0, "psnr": 25.0, "fd_proxy": bicubic_fd})]
+    for tseed, (v4, v200) in enumerate(zip((0.60, 0.62), ldm_200_fds)):  # two training runs of LDM-SR
+        metric_files += [_record(tmp_path, f"ldm4_{tseed}", {"run": "ldm_sr", "steps": 4, "fd_proxy": v4,
+                                                             "train_seed": tseed}),
+                         _record(tmp_path, f"ldm200_{tseed}", {"run": "ldm_sr", "steps": 200, "fd_proxy": v200,
+                                                               "train_seed": tseed})]
     return str(paths["teacher"]), str(paths["floor"]), metric_files
 
 
-@pytest.mark.parametrize("teacher_fd, ldm_high, expected", [
-    (0.25, 0.12, {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": True}),
-    (0.35, 0.12, {"teacher_near_autoencoder_floor": False, "ldm_sr_200_beats_bicubic": True}),  # 3.5x the floor
-    (0.25, 0.16, {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": False}),  # interval reaches bicubic
+@pytest.mark.parametrize("teacher_fd, ldm_200, expected", [
+    (0.25, (0.10, 0.11), {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": True}),
+    (0.35, (0.10, 0.11), {"teacher_near_autoencoder_floor": False, "ldm_sr_200_beats_bicubic": True}),  # 3.5x floor
+    (0.25, (0.16, 0.17), {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": False}),  # worse
+    # below bicubic by 0.015 on every resample, while each run's own resample spread (0.05) is wider than that
+    (0.25, (0.135, 0.135), {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": True}),
+    # the same mean from two training runs that disagree: the replicate spread makes the interval span 0
+    (0.25, (0.07, 0.20), {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": False}),
 ])
-def test_each_gate_decides_on_its_numbers(tmp_path, teacher_fd, ldm_high, expected):
-    teacher, floor, metric_files = _write(tmp_path, teacher_fd, ldm_high)
+def test_each_gate_decides_on_its_numbers(tmp_path, teacher_fd, ldm_200, expected):
+    teacher, floor, metric_files = _write(tmp_path, teacher_fd, ldm_200)
     gates = quality_gates(teacher, floor, metric_files, str(tmp_path / "gates.json"))
     assert {k: gates[k]["pass"] for k in expected} == expected
     assert gates["autoencoder_beats_bicubic"]["pass"]  # 30 dB >= 25 + 2 and 0.1 < 0.15
-    assert gates["teacher_beats_noise"]["pass"] and gates["ldm_sr_200_beats_4"]["pass"]  # gap 0.305 > spread 0.02
+    assert gates["teacher_beats_noise"]["pass"] and gates["ldm_sr_200_beats_4"]["pass"]  # gap > spread
     assert gates["all_pass"] == all(expected.values())
     assert json.loads((tmp_path / "gates.json").read_text()) == gates
 
 
+def test_the_bicubic_gate_pairs_the_resamples(tmp_path):
+    """One run's resample interval is wider than the gap (the old, unpaired rule would fail it); the difference on
+    the same images is not, so the paired gate passes; and its estimate is the difference of the point values."""
+    teacher, floor, metric_files = _write(tmp_path, 0.25, (0.135, 0.135))
+    gate = quality_gates(teacher, floor, metric_files, str(tmp_path / "gates.json"))["ldm_sr_200_beats_bicubic"]
+    own_high = np.percentile(0.135 + IMAGES, 97.5)
+    assert own_high > 0.15 and gate["pass"]
+    assert gate["difference"] == pytest.approx(-0.015) and gate["difference_high"] < 0 < gate["difference_high"] + 0.015
+
+
 def test_a_gate_without_the_runs_it_reads_is_an_error_naming_the_run(tmp_path):
-    teacher, floor, metric_files = _write(tmp_path, 0.25, 0.12)
+    teacher, floor, metric_files = _write(tmp_path, 0.25, (0.10, 0.11))
     with pytest.raises(ValueError, match="'ldm_sr'"):
         quality_gates(teacher, floor, metric_files[:1], str(tmp_path / "gates.json"))
