@@ -26,11 +26,9 @@ TEACHER_FLOOR_FACTOR = 3.0
 GATE_ALPHA = 0.05  # the bicubic gate's paired interval is at 95%
 
 
-def _by_steps(records: list[dict], run: str) -> dict[int, list[dict]]:
-    out: dict[int, list[dict]] = {}
-    for r in records:
-        if r["run"] == run:
-            out.setdefault(int(r["steps"]), []).append(r)
+def _by_steps(cells: dict[paired.Cell, list[paired.Replicate]], run: str) -> dict[int, list[dict]]:
+    """{steps: each replicate's metric values} of one run."""
+    out = {steps: [r.values for r in reps] for (name, steps), reps in cells.items() if name == run}
     if not out:
         raise ValueError(f"quality gates need metric records of the run {run!r}; none were given")
     return out
@@ -104,13 +102,10 @@ def quality_gates(teacher_json: str, floor_json: str, metric_files: list[str], o
         checked = json.load(f)
     backend = checked["metric_backend"]
     fd = metrics.names(backend).fd
-    records = []
-    for path in metric_files:
-        with open(path) as f:
-            records.append(json.load(f))
+    cells = paired.load(metric_files)  # each record with its bootstrap resamples, read once
 
     ae = checked["autoencoder"]
-    bic = _by_steps(records, "bicubic")[0][0]
+    bic = _by_steps(cells, "bicubic")[0][0]
     gate_ae = {"autoencoder_psnr": ae["psnr"], "bicubic_psnr": bic["psnr"], f"autoencoder_{fd}": ae[fd],
                f"bicubic_{fd}": bic[fd], "required_psnr_margin_db": PSNR_MARGIN_DB,
                "pass": bool(ae["psnr"] >= bic["psnr"] + PSNR_MARGIN_DB and ae[fd] < bic[fd])}
@@ -122,7 +117,7 @@ def quality_gates(teacher_json: str, floor_json: str, metric_files: list[str], o
                   "factor": t_fd / ae[fd], f"training_data_{fd}": data_fd, "factor_over_training_data": t_fd / data_fd,
                   "pass": bool(t_fd <= TEACHER_FLOOR_FACTOR * ae[fd])}
 
-    ldm = _by_steps(records, "ldm_sr")
+    ldm = _by_steps(cells, "ldm_sr")
     few, many = min(ldm), max(ldm)
     v_few, v_many = [r[fd] for r in ldm[few]], [r[fd] for r in ldm[many]]
     spread = max(np.ptp(v_few), np.ptp(v_many))
@@ -136,7 +131,7 @@ def quality_gates(teacher_json: str, floor_json: str, metric_files: list[str], o
     # resamples of the test images, training runs as replicates (cddbench.paired, as the claims), lies below 0. Not
     # one run's percentile interval against the other's value: a resample repeats images, which inflates FD, so that
     # interval sits above its own point value (the autoencoder's fd_proxy 0.0224 has the interval [0.0246, 0.0504]).
-    diff = paired.contrast(paired.load(metric_files), {("ldm_sr", many): 1.0, ("bicubic", 0): -1.0}, fd, GATE_ALPHA)
+    diff = paired.contrast(cells, {("ldm_sr", many): 1.0, ("bicubic", 0): -1.0}, fd, GATE_ALPHA)
     gate_bicubic = {f"ldm_sr_{many}_{fd}": float(np.mean(v_many)), f"bicubic_{fd}": bic[fd],
                     "difference": diff["estimate"], "difference_low": diff["low"], "difference_high": diff["high"],
                     "level": diff["level"], "n_replicates": diff["n_replicates"], "pass": bool(diff["high"] < 0)}
