@@ -176,3 +176,24 @@ def test_each_peer_is_one_family_against_ours_at_its_own_step_counts():
     md = claims.peers_markdown(comparisons)
     assert "## sid against cdd" in md and "## dmd2 against cdd" in md and "dmd2-4 beats cdd-4" in md
     assert "No peer ran" in claims.peers_markdown(claims.evaluate(base)[1])
+
+
+@pytest.mark.parametrize("ours, spread, verdict", [
+    (1.00, 0.001, claims.HOLDS),  # a tie, measured tightly
+    (1.05, 0.001, claims.HOLDS),  # worse, but by less than TIE_MARGIN (10%)
+    (1.00, 3.00, claims.UNSURE),  # an interval too wide to tell is not a tie (the old rule called it one)
+    (1.30, 0.001, claims.FAILS),  # worse by more than the margin
+])
+def test_a_tie_claim_is_a_non_inferiority_test_within_the_margin(ours, spread, verdict):
+    """PREv >= DDIM-v: holds when the interval excludes being worse by more than TIE_MARGIN of DDIM-v's value."""
+    rng = np.random.default_rng(2)
+    shared = rng.normal(0, 0.3, N_BOOT)
+
+    def cell(value, sd):  # two training seeds sd apart: with 1 degree of freedom they set the interval (t = 12.7)
+        return [paired.Replicate(0, {"fd_proxy": value + d}, {"fd_proxy": value + d + shared}, train_seed=t)
+                for t, d in ((0, -sd / 2), (1, sd / 2))]
+
+    cells = {("cdd", 4): cell(ours, spread), ("cdd-predictor=ddim_v", 4): cell(1.0, 0.0)}
+    comparison = claims.beats("cdd", "cdd-predictor=ddim_v", "fd_proxy", 4, tie_allowed=True)
+    row = claims.decide(comparison, cells, 0.05)
+    assert row["verdict"] == verdict, row
