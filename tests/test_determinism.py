@@ -1,8 +1,8 @@
 """The same config gives the same Table 1, byte for byte, on one machine; another seed gives other numbers (a reduced
 smoke DAG). And a refactor changes no result: the reduced DAG's table1.csv and claims.csv equal those recorded in
 tests/data/ (first at 8710f88, before the [10] refactor; re-recorded at 0bcbefd, whose default schedule became zero
-terminal SNR and so moved the smoke teacher's numbers by design): every label, verdict and count exactly, every
-number to 1e-4 relative. Not byte
+terminal SNR and so moved the smoke teacher's numbers by design; claims.csv again at 114baa9 for claim 6's new
+"metrics" text, no number moved): every label, verdict and count exactly, every number to 1e-4 relative. Not byte
 for byte across machines: float32 training reductions differ in their last bits between CPUs (BLAS kernels), and CI's
 machine reproduced the record to at most 1.1e-5 relative (sharpness; FD 5e-7, LPIPS 3e-6), while a change of
 behaviour moves these numbers by percents. claims.csv's median effect is a difference of two metrics (up to ~3.5), so

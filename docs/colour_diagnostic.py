@@ -1,0 +1,71 @@
+"""Where an LDM-SR model's colour error comes from (docs/results.md, "LDM-SR's training budget"): the per-image colour
+error (`cddbench.metrics.colour_error`) of the bicubic LR, of the autoencoder's reconstruction, and of 1- and 4-step
+DDIM samples, on the test pairs and on as many training pairs drawn at random. With trailing spacing a 1-step sample
+starts at t = 999, where zero terminal SNR makes it the model's conditional mean E[x0 | LR].
+
+    python docs/colour_diagnostic.py results/models/ldm_sr/train0     # in a finished run's folder
+
+A diagnostic for the docs, not a DAG output: the DAG's own colour error is in runs.csv.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler
+
+from cddbench import data, metrics, models
+from cddbench.methods.common import load_pixels
+
+
+def to_bytes(x: torch.Tensor) -> np.ndarray:
+    return ((x.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+
+
+@torch.no_grad()
+def ddim(unet, scheduler, vae, lr: torch.Tensor, steps: int, seed: int, batch: int = 200) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn((len(lr), unet.config.out_channels, *lr.shape[-2:]), generator=g)
+    out = []
+    for i in range(0, len(lr), batch):
+        scheduler.set_timesteps(steps)
+        z = noise[i:i + batch]
+        cond = models.lr_condition(lr[i:i + batch], z.shape[-2:])
+        for t in scheduler.timesteps:
+            z = scheduler.step(models.unet_forward(unet, z, t, cond), t, z).prev_sample
+        out.append(models.decode(vae, z))
+    return torch.cat(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model_dir")
+    ap.add_argument("--vae", default="workflow/pretrained/tiny-teacher/vae")
+    ap.add_argument("--test-pairs", default="results/data/pairs/test")
+    ap.add_argument("--train-set", default="results/data/train_set.pt")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    vae = models.load_autoencoder(a.vae)
+    unet = models.load_unet(f"{a.model_dir}/unet")
+    scheduler = DDIMScheduler.from_config(models.load_scheduler(a.model_dir).config, clip_sample=False,
+                                          set_alpha_to_one=True, timestep_spacing="trailing")
+    test = data.load_split(a.test_pairs)
+    test_lr, test_hr = data.to_tensor(test["lr"]), data.to_tensor(test["hr"])
+    train_lr, train_hr = load_pixels(a.train_set)
+    pick = torch.randperm(len(train_lr), generator=torch.Generator().manual_seed(a.seed))[:len(test_lr)]
+    print("| pairs | bicubic LR | autoencoder | 1-step (E[x0 given LR]) | 4-step |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, lr, hr in (("test", test_lr, test_hr), ("training (random)", train_lr[pick], train_hr[pick])):
+        with torch.no_grad():
+            rec = torch.cat([models.decode(vae, models.encode(vae, hr[i:i + 500])) for i in range(0, len(hr), 500)])
+        up = F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False).clamp(-1, 1)
+        cells = [up, rec] + [ddim(unet, scheduler, vae, lr, steps, a.seed) for steps in (1, 4)]
+        errors = [metrics.colour_error(to_bytes(x), to_bytes(hr)).mean() for x in cells]
+        print(f"| {name} ({len(hr)}) | " + " | ".join(f"{e:.2f}" for e in errors) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
