@@ -1,7 +1,9 @@
 """Where an LDM-SR model's colour error comes from (docs/results.md, "LDM-SR's training budget"): the per-image colour
 error (`cddbench.metrics.colour_error`) of the bicubic LR, of the autoencoder's reconstruction, and of 1- and 4-step
 DDIM samples, on the test pairs and on as many training pairs drawn at random. With trailing spacing a 1-step sample
-starts at t = 999, where zero terminal SNR makes it the model's conditional mean E[x0 | LR].
+starts at t = 999, where zero terminal SNR makes it the model's conditional mean E[x0 | LR]. Then the colour gain:
+how far that mean's colour moves when every test LR is shifted by SHIFT grey levels (1: it follows the LR's colour;
+below 1: it pulls towards the colours it learnt).
 
     python docs/colour_diagnostic.py results/models/ldm_sr/train0     # in a finished run's folder
 
@@ -18,6 +20,8 @@ from diffusers import DDIMScheduler
 
 from cddbench import data, metrics, models
 from cddbench.methods.common import load_pixels
+
+SHIFT = 8  # grey levels added to every LR pixel for the colour gain
 
 
 def to_bytes(x: torch.Tensor) -> np.ndarray:
@@ -65,6 +69,13 @@ def main() -> None:
         cells = [up, rec] + [ddim(unet, scheduler, vae, lr, steps, a.seed) for steps in (1, 4)]
         errors = [metrics.colour_error(to_bytes(x), to_bytes(hr)).mean() for x in cells]
         print(f"| {name} ({len(hr)}) | " + " | ".join(f"{e:.2f}" for e in errors) + " |", flush=True)
+    shifted = (test_lr + SHIFT / 127.5).clamp(-1, 1)  # clamping at white: the gain divides by the shift that was made
+    mean_colour = [to_bytes(x).astype(np.float64).mean(axis=(1, 2)) for x in
+                   (ddim(unet, scheduler, vae, test_lr, 1, a.seed), ddim(unet, scheduler, vae, shifted, 1, a.seed),
+                    test_lr, shifted)]
+    gain = (mean_colour[1] - mean_colour[0]).sum(axis=0) / (mean_colour[3] - mean_colour[2]).sum(axis=0)
+    print(f"\ncolour gain of the 1-step mean on the test LRs (+{SHIFT} grey levels), R G B: "
+          + " ".join(f"{g:.2f}" for g in gain))
 
 
 if __name__ == "__main__":
