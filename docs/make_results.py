@@ -25,6 +25,15 @@ STAGES = [("train", r"^train_"), ("sample", r"^sample_"), ("evaluate", r"^evalua
            r"reference_features)"), ("gates, table, figures", r".")]
 
 
+def _fmt(v) -> str:
+    """A gate's value: floats (also inside lists) to 4 significant digits."""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
 def stage_times(bench_dir: str) -> pd.DataFrame:
     rows = []
     for path in sorted(glob.glob(f"{bench_dir}/*.tsv")):
@@ -69,7 +78,7 @@ def main() -> None:
     print("## Quality gates (`results/quality_gates.json`)\n")
     for name, g in gates.items():
         if isinstance(g, dict) and "pass" in g:
-            nums = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in g.items() if k != "pass")
+            nums = ", ".join(f"{k} {_fmt(v)}" for k, v in g.items() if k != "pass")
             print(f"- `{name}`: **{'pass' if g['pass'] else 'FAIL'}** ({nums})")
     print("\n## Table 1 (`results/table1.md`)\n")
     print(open(f"{r}/table1.md").read())
