@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler
 
 from cddbench import data, metrics, models
-from cddbench.methods.common import load_pixels
+from cddbench.methods.common import concat_sampler, load_pixels
 
 SHIFT = 8  # grey levels added to every LR pixel for the colour gain
 
@@ -28,19 +28,10 @@ def to_bytes(x: torch.Tensor) -> np.ndarray:
     return ((x.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
 
 
-@torch.no_grad()
-def ddim(unet, scheduler, vae, lr: torch.Tensor, steps: int, seed: int, batch: int = 200) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randn((len(lr), unet.config.out_channels, *lr.shape[-2:]), generator=g)
-    out = []
-    for i in range(0, len(lr), batch):
-        scheduler.set_timesteps(steps)
-        z = noise[i:i + batch]
-        cond = models.lr_condition(lr[i:i + batch], z.shape[-2:])
-        for t in scheduler.timesteps:
-            z = scheduler.step(models.unet_forward(unet, z, t, cond), t, z).prev_sample
-        out.append(models.decode(vae, z))
-    return torch.cat(out)
+def ddim(sample, lr: torch.Tensor, channels: int, steps: int, seed: int, batch: int = 200) -> torch.Tensor:
+    """``steps`` DDIM steps of every LR (the DAG's sampler, ``concat_sampler``), noise drawn from ``seed``."""
+    noise = torch.randn((len(lr), channels, *lr.shape[-2:]), generator=torch.Generator().manual_seed(seed))
+    return torch.cat([sample(lr[i:i + batch], steps, noise[i:i + batch]) for i in range(0, len(lr), batch)])
 
 
 def main() -> None:
@@ -56,6 +47,7 @@ def main() -> None:
     unet = models.load_unet(f"{a.model_dir}/unet")
     scheduler = DDIMScheduler.from_config(models.load_scheduler(a.model_dir).config, clip_sample=False,
                                           set_alpha_to_one=True, timestep_spacing="trailing")
+    sample, channels = concat_sampler(vae, unet, scheduler), unet.config.out_channels
     test = data.load_split(a.test_pairs)
     test_lr, test_hr = data.to_tensor(test["lr"]), data.to_tensor(test["hr"])
     train_lr, train_hr = load_pixels(a.train_set)
@@ -66,12 +58,12 @@ def main() -> None:
         with torch.no_grad():
             rec = torch.cat([models.decode(vae, models.encode(vae, hr[i:i + 500])) for i in range(0, len(hr), 500)])
         up = F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False).clamp(-1, 1)
-        cells = [up, rec] + [ddim(unet, scheduler, vae, lr, steps, a.seed) for steps in (1, 4)]
+        cells = [up, rec] + [ddim(sample, lr, channels, steps, a.seed) for steps in (1, 4)]
         errors = [metrics.colour_error(to_bytes(x), to_bytes(hr)).mean() for x in cells]
         print(f"| {name} ({len(hr)}) | " + " | ".join(f"{e:.2f}" for e in errors) + " |", flush=True)
     shifted = (test_lr + SHIFT / 127.5).clamp(-1, 1)  # clamping at white: the gain divides by the shift that was made
     mean_colour = [to_bytes(x).astype(np.float64).mean(axis=(1, 2)) for x in
-                   (ddim(unet, scheduler, vae, test_lr, 1, a.seed), ddim(unet, scheduler, vae, shifted, 1, a.seed),
+                   (ddim(sample, test_lr, channels, 1, a.seed), ddim(sample, shifted, channels, 1, a.seed),
                     test_lr, shifted)]
     gain = (mean_colour[1] - mean_colour[0]).sum(axis=0) / (mean_colour[3] - mean_colour[2]).sum(axis=0)
     print(f"\ncolour gain of the 1-step mean on the test LRs (+{SHIFT} grey levels), R G B: "
