@@ -23,9 +23,12 @@ def _record(tmp_path, name, record, own_sd=0.002):
 
 
 def _write(tmp_path, teacher_fd, ldm_200_fds, bicubic_fd=0.15):
+    # the teacher scored on the test set is 40x the floor there (as the training photos' own patches are): the floor
+    # gate reads the training-photo reference only
     checked = {"metric_backend": "proxy", "autoencoder": {"psnr": 30.0, "fd_proxy": 0.1},
-               "teacher_fd_proxy": teacher_fd, "noise_fd_proxy": 10.0, "training_data_fd_proxy": 0.2,
-               "ddim_steps": 50}
+               "teacher_fd_proxy": 4.0, "noise_fd_proxy": 40.0, "training_data_fd_proxy": 3.9, "ddim_steps": 50,
+               "training_reference": {"n_images": 100, "teacher_fd_proxy": teacher_fd, "autoencoder_fd_proxy": 0.1,
+                                      "data_fd_proxy": 0.05}}
     paths = {"teacher": tmp_path / "teacher_check.json", "floor": tmp_path / "floor.json"}
     paths["teacher"].write_text(json.dumps(checked))
     paths["floor"].write_text(json.dumps({"fd_proxy_floor": 0.01}))
@@ -71,3 +74,24 @@ def test_a_gate_without_the_runs_it_reads_is_an_error_naming_the_run(tmp_path):
     teacher, floor, metric_files = _write(tmp_path, 0.25, (0.10, 0.11))
     with pytest.raises(ValueError, match="'ldm_sr'"):
         quality_gates(teacher, floor, metric_files[:1], str(tmp_path / "gates.json"))
+
+
+def test_the_floor_gates_training_draws_are_disjoint_seeded_and_capped(tmp_path):
+    """The teacher's reference and the autoencoder's input are two draws of training patches that share no patch
+    (a shared patch would lower the floor), the same for the same seed, and split the set when it holds under 2n."""
+    import datasets
+    from PIL import Image
+
+    from cddbench.quality import training_draws
+
+    # each patch a constant image whose value is its index: a draw's values name its patches
+    ds = datasets.Dataset.from_dict({"image": [Image.fromarray(np.full((4, 4, 3), i, np.uint8)) for i in range(50)]})
+    ds.save_to_disk(str(tmp_path / "train"))
+    ids = lambda draw: {int(im[0, 0, 0]) for im in draw}  # noqa: E731
+    reference, other = training_draws(str(tmp_path / "train"), 20, seed=3)
+    assert len(reference) == len(other) == 20 and not ids(reference) & ids(other)
+    again = training_draws(str(tmp_path / "train"), 20, seed=3)
+    assert ids(again[0]) == ids(reference) and ids(again[1]) == ids(other)
+    assert ids(training_draws(str(tmp_path / "train"), 20, seed=4)[0]) != ids(reference)
+    small = training_draws(str(tmp_path / "train"), 40, seed=3)
+    assert len(small[0]) == len(small[1]) == 25 and not ids(small[0]) & ids(small[1])

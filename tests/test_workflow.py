@@ -142,6 +142,9 @@ def test_pretrain_target_exports_a_loadable_teacher_with_its_card(repo, tmp_path
     UNet2DConditionModel.from_pretrained(root, subfolder="unet")
     with open(os.path.join(root, "card.json")) as f:
         card = json.load(f)
-    for key in ("reconstruction_psnr", "reconstruction_fd_proxy", "unconditional_fd_proxy"):
-        assert math.isfinite(card[key]), key
-    assert card["factor_over_floor"] == pytest.approx(card["unconditional_fd_proxy"] / card["reconstruction_fd_proxy"])
+    own = card["training_reference"]
+    for value in (card["reconstruction_psnr"], card["reconstruction_fd_proxy"], card["unconditional_fd_proxy"],
+                  own["teacher_fd_proxy"], own["autoencoder_fd_proxy"], own["data_fd_proxy"]):
+        assert math.isfinite(value)
+    assert card["factor_over_floor"] == pytest.approx(own["teacher_fd_proxy"] / own["autoencoder_fd_proxy"])
+    assert own["autoencoder_fd_proxy"] > 0 and own["n_images"] > 0

@@ -181,7 +181,8 @@ def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, teacher_check_json
     """The trained autoencoder and teacher as one diffusers-layout folder (``vae/``, ``unet/``, ``scheduler/``) with
     ``training_data.json`` (what ``check_exported_teacher`` compares) and a model card (``README.md``) whose numbers are
     ``quality.teacher_check``'s measurements of these models (rule teacher_check): reconstruction PSNR and fd on the
-    held-out HR test patches, unconditional DDIM samples' fd, the training photos' own fd."""
+    held-out HR test patches, unconditional DDIM samples' fd on the training photos against the autoencoder's floor
+    there, and on the test patches."""
     import platform
     import shutil
 
@@ -211,9 +212,11 @@ def export_teacher(cfg: dict, vae_dir: str, teacher_dir: str, teacher_check_json
     for path in benchmarks:
         with open(path) as f:
             seconds[os.path.basename(path)[: -len(".tsv")]] = float(f.read().splitlines()[1].split("\t")[0])
+    own = checked["training_reference"]
     card = {"metric_backend": backend, "n_test_images": checked["n_test_images"], "reconstruction_psnr": ae["psnr"],
-            f"reconstruction_{fd}": ae[fd], f"unconditional_{fd}": t_fd, "factor_over_floor": t_fd / ae[fd],
-            f"training_data_{fd}": checked[f"training_data_{fd}"],
+            f"reconstruction_{fd}": ae[fd], f"unconditional_{fd}": t_fd,
+            f"training_data_{fd}": checked[f"training_data_{fd}"], "training_reference": own,
+            "factor_over_floor": own[f"teacher_{fd}"] / own[f"autoencoder_{fd}"],
             "ddim_steps": checked["ddim_steps"], "wall_seconds": seconds,
             "autoencoder_train": cfg["autoencoder"]["train"], "teacher_train": cfg["teacher"]["train"],
             "schedule": cfg["teacher"]["schedule"],
@@ -235,6 +238,7 @@ def _schedule_words(schedule: dict) -> str:
 
 def _model_card(card: dict, record: dict, report: dict) -> str:
     fd = next(k for k in card if k.startswith("unconditional_"))[len("unconditional_"):]
+    own = card["training_reference"]
     used = {u["source"]: u for u in report["used"]}
     rows = "\n".join(f"| {n} | {used[n].get('package', '')} | {used[n].get('licence', '')} | {used[n].get('author', '')} "
                      f"| {used[n]['patches']} | `{sha}` |" for n, sha in sorted((record["photos"] or {}).items()))
@@ -259,13 +263,15 @@ scheduler = DDPMScheduler.from_pretrained("workflow/pretrained/tiny-teacher", su
   SHA-256; the DAG compares it with the config before any job and refuses a mismatch.
 - **Training**: autoencoder {card['autoencoder_train']}; UNet {card['teacher_train']} (EMA weights are the
   model); seed {card['seed']}. Wall time: {wall}. Machine: {card['machine']}.
-- **Measured** on the {card['n_test_images']:,} held-out HR test patches ({card['metric_backend']} metrics; proxies
-  use a seeded random AlexNet and are not comparable to published FID): reconstruction PSNR
-  {card['reconstruction_psnr']:.2f} dB, reconstruction {fd} {card[f'reconstruction_{fd}']:.4f} (the floor of any
-  model in this latent space); unconditional DDIM-{card['ddim_steps']} samples {fd} {card[f'unconditional_{fd}']:.4f}
-  ({card['factor_over_floor']:.2f}x the floor). The training photos' own HR patches score {fd}
-  {card[f'training_data_{fd}']:.4f} against the same test patches (other photographs): the floor of any model of
-  the training photos, which the samples are {card[f'unconditional_{fd}'] / card[f'training_data_{fd}']:.2f}x of.
+- **Measured** ({card['metric_backend']} metrics; proxies use a seeded random AlexNet and are not comparable to
+  published FID). Against {own['n_images']:,} training HR patches, the photos it models: unconditional
+  DDIM-{card['ddim_steps']} samples {fd} {own[f'teacher_{fd}']:.4f}, the autoencoder's reconstructions of as many
+  other training patches {own[f'autoencoder_{fd}']:.4f} (the floor of any model in this latent space;
+  {card['factor_over_floor']:.2f}x the floor), those patches themselves {own[f'data_{fd}']:.4f}. On the
+  {card['n_test_images']:,} held-out HR test patches: reconstruction PSNR {card['reconstruction_psnr']:.2f} dB,
+  reconstruction {fd} {card[f'reconstruction_{fd}']:.4f}; samples {fd} {card[f'unconditional_{fd}']:.4f}, and
+  the training photos' own patches {card[f'training_data_{fd}']:.4f} (the test package is other photographs: no
+  model of the training photos can score below that there).
 - **Reproduce**: `snakemake results/pretrained/tiny-teacher --cores all --configfile configs/pretrain.yaml`
   (the same numbers on the same machine type and thread count; resumable from `results/checkpoints/`).
 

@@ -1,10 +1,12 @@
 """Quality gates of the tiny profile: is the benchmark measuring SR, not the noise of a weak setup?
 
 1. The autoencoder's reconstruction of the HR test patches beats bicubic-from-LR by >= 2 dB PSNR and on FD.
-2. The teacher's unconditional samples are far closer (FD) to held-out HR patches than noise images are, and within
-   3x of the autoencoder's reconstructions (the floor any latent model can reach). Recorded beside it, not gated:
-   the FD of the training photos' own HR patches to the test set, the floor of any model of the *training* photos
-   (the test package is other photographs, so an unconditional teacher cannot be closer to it than its own data).
+2. The teacher's unconditional samples are far closer (FD) to held-out HR patches than noise images are, and, scored
+   like with like against the photos it models (n training HR patches), within 3x of the autoencoder's
+   reconstructions of n other training patches: what a perfect model in this latent space scores, the sampling noise
+   of n images included. Not against the test set: it is other photographs, which the training photos' own patches
+   score about 50x the reconstruction floor against (docs/results.md), so that gate measured the gap between photo
+   packages, not the teacher. Those test-set numbers are still recorded beside it.
 3. LDM-SR at its most steps beats LDM-SR at its fewest on FD by more than the spread across seeds.
 4. LDM-SR at its most steps beats bicubic on FD: the paired 95% interval of their difference on the same test-image
    resamples lies below 0 (a diffusion SR model that does not beat bicubic measures nothing).
@@ -60,24 +62,27 @@ def save_grid(images: np.ndarray, path: str, cols: int = 8) -> None:
         (rows[0].shape[1] * 2, len(rows) * rows[0].shape[0] * 2), Image.NEAREST).save(path)
 
 
-def training_data_fd(train_patches: str, ref_feats: np.ndarray, backend: str, ecfg: dict, n: int, seed: int) -> float:
-    """FD between ``n`` training HR patches (a seeded draw) and the test reference: how far the training photos
-    themselves are from the test set, the best an unconditional model of the training photos can reach."""
+def training_draws(train_patches: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint seeded draws of ``n`` training HR patches each (fewer when the split holds under 2n): the teacher
+    gate's reference and the autoencoder's input for its floor."""
     train = data.load_split(train_patches)
-    idx = np.sort(np.random.default_rng(seed).choice(len(train), min(n, len(train)), replace=False))
-    images = np.stack([np.asarray(train[int(i)]["image"].convert("RGB")) for i in idx])
-    return metrics.frechet_distance(metrics.FeatureSpace(backend, ecfg)(images, ecfg["batch_size"]), ref_feats)
+    m = min(n, len(train) // 2)
+    order = np.random.default_rng(seed).permutation(len(train))
+    draws = np.sort(order[:m]), np.sort(order[m : 2 * m])
+    return tuple(np.stack([np.asarray(train[int(i)]["image"].convert("RGB")) for i in idx]) for idx in draws)
 
 
 def teacher_check(ctx, test_pairs: str, train_patches: str, ref_npz: str, out_json: str, grid_png: str) -> dict:
     """The model side of gates 1 and 2, measured as soon as the autoencoder and the teacher exist (rule
-    teacher_check), so that the gates at the end of the DAG only compare numbers: the autoencoder's reconstructions
-    of the HR test set, the teacher's unconditional samples (and their grid), noise images and the training photos'
-    own HR patches, each scored against the test reference."""
+    teacher_check), so that the gates at the end of the DAG only compare numbers: the autoencoder's reconstructions,
+    the teacher's unconditional samples (and their grid) and noise images, scored against the test reference; and,
+    for gate 2's floor, the teacher's samples, reconstructions of training patches and the raw training patches,
+    each scored against a disjoint draw of training patches (``training_reference``)."""
     cfg, ecfg = ctx.cfg, with_device(ctx.cfg)  # metrics where the models run
     ref = np.load(ref_npz)
     backend, ref_feats = str(ref["backend"]), ref["features"]
     fd = metrics.names(backend).fd
+    features = metrics.FeatureSpace(backend, ecfg)
     hr = hr_test_images(test_pairs)
     seed = cfg["seed"]
     vae = models.load_autoencoder(ctx.vae_dir)
@@ -86,10 +91,19 @@ def teacher_check(ctx, test_pairs: str, train_patches: str, ref_npz: str, out_js
     samples = data.to_uint8(teacher_samples(ctx, len(hr), seed))
     save_grid(samples[:64], grid_png)
     noise = np.random.default_rng(seed).integers(0, 256, hr.shape, dtype=np.uint8)
+    reference, other = training_draws(train_patches, len(hr), seed)
+    m = len(reference)
+    train_feats = features(reference, ecfg["batch_size"])
+    other_recon = data.to_uint8(models.decode(vae, models.encode(vae, data.to_tensor(other))))
     result = {"metric_backend": backend, "n_test_images": len(hr), "autoencoder": ae,
               f"teacher_{fd}": evaluate_images(samples, hr, ref_feats, backend, ecfg, seed, paired=False)[fd],
               f"noise_{fd}": evaluate_images(noise, hr, ref_feats, backend, ecfg, seed, paired=False)[fd],
-              f"training_data_{fd}": training_data_fd(train_patches, ref_feats, backend, ecfg, len(hr), seed),
+              f"training_data_{fd}": metrics.frechet_distance(train_feats, ref_feats),
+              "training_reference": {  # FD against m training HR patches: the teacher's own photos
+                  "n_images": m,
+                  f"teacher_{fd}": metrics.frechet_distance(features(samples[:m], ecfg["batch_size"]), train_feats),
+                  f"autoencoder_{fd}": metrics.frechet_distance(features(other_recon, ecfg["batch_size"]), train_feats),
+                  f"data_{fd}": metrics.frechet_distance(features(other, ecfg["batch_size"]), train_feats)},
               "ddim_steps": cfg["teacher"]["grid_steps"]}
     with open(out_json, "w") as f:
         json.dump(result, f, indent=1)
@@ -110,12 +124,16 @@ def quality_gates(teacher_json: str, floor_json: str, metric_files: list[str], o
                f"bicubic_{fd}": bic[fd], "required_psnr_margin_db": PSNR_MARGIN_DB,
                "pass": bool(ae["psnr"] >= bic["psnr"] + PSNR_MARGIN_DB and ae[fd] < bic[fd])}
 
-    t_fd, n_fd, data_fd = checked[f"teacher_{fd}"], checked[f"noise_{fd}"], checked[f"training_data_{fd}"]
+    t_fd, n_fd = checked[f"teacher_{fd}"], checked[f"noise_{fd}"]
     gate_teacher = {f"teacher_{fd}": t_fd, f"noise_{fd}": n_fd, "ddim_steps": checked["ddim_steps"],
                     "pass": bool(t_fd < 0.25 * n_fd)}
-    gate_floor = {f"teacher_{fd}": t_fd, f"autoencoder_{fd}": ae[fd], "max_factor": TEACHER_FLOOR_FACTOR,
-                  "factor": t_fd / ae[fd], f"training_data_{fd}": data_fd, "factor_over_training_data": t_fd / data_fd,
-                  "pass": bool(t_fd <= TEACHER_FLOOR_FACTOR * ae[fd])}
+    own = checked["training_reference"]
+    t_own, ae_own = own[f"teacher_{fd}"], own[f"autoencoder_{fd}"]
+    gate_floor = {"reference": f"{own['n_images']} training HR patches", f"teacher_{fd}": t_own,
+                  f"autoencoder_{fd}": ae_own, f"data_{fd}": own[f"data_{fd}"], "max_factor": TEACHER_FLOOR_FACTOR,
+                  "factor": t_own / ae_own, f"teacher_{fd}_on_test": t_fd,
+                  f"training_data_{fd}_on_test": checked[f"training_data_{fd}"],
+                  "pass": bool(t_own <= TEACHER_FLOOR_FACTOR * ae_own)}
 
     ldm = _by_steps(cells, "ldm_sr")
     few, many = min(ldm), max(ldm)
