@@ -266,8 +266,8 @@ scheduler = DDPMScheduler.from_pretrained("workflow/pretrained/tiny-teacher", su
 - **Measured** ({card['metric_backend']} metrics; proxies use a seeded random AlexNet and are not comparable to
   published FID). Against {own['n_images']:,} training HR patches, the photos it models: unconditional
   DDIM-{card['ddim_steps']} samples {fd} {own[f'teacher_{fd}']:.4f}, the autoencoder's reconstructions of as many
-  other training patches {own[f'autoencoder_{fd}']:.4f} (the floor of any model in this latent space;
-  {card['factor_over_floor']:.2f}x the floor), those patches themselves {own[f'data_{fd}']:.4f}. On the
+  other training patches {own[f'autoencoder_{fd}']:.4f} (the floor of any model in this latent space:
+  the samples are {card['factor_over_floor']:.2f}x it), those patches themselves {own[f'data_{fd}']:.4f}. On the
   {card['n_test_images']:,} held-out HR test patches: reconstruction PSNR {card['reconstruction_psnr']:.2f} dB,
   reconstruction {fd} {card[f'reconstruction_{fd}']:.4f}; samples {fd} {card[f'unconditional_{fd}']:.4f}, and
   the training photos' own patches {card[f'training_data_{fd}']:.4f} (the test package is other photographs: no
