@@ -76,6 +76,15 @@ def test_a_gate_without_the_runs_it_reads_is_an_error_naming_the_run(tmp_path):
         quality_gates(teacher, floor, metric_files[:1], str(tmp_path / "gates.json"))
 
 
+def test_a_teacher_check_without_the_training_reference_names_the_rerun(tmp_path):
+    teacher, floor, metric_files = _write(tmp_path, 0.25, (0.10, 0.11))
+    checked = json.loads(open(teacher).read())
+    del checked["training_reference"]
+    open(teacher, "w").write(json.dumps(checked))
+    with pytest.raises(ValueError, match="forcerun teacher_check"):
+        quality_gates(teacher, floor, metric_files, str(tmp_path / "gates.json"))
+
+
 def test_the_floor_gates_training_draws_are_disjoint_seeded_and_capped(tmp_path):
     """The teacher's reference and the autoencoder's input are two draws of training patches that share no patch
     (a shared patch would lower the floor), the same for the same seed, and split the set when it holds under 2n."""

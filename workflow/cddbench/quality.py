@@ -127,6 +127,9 @@ def quality_gates(teacher_json: str, floor_json: str, metric_files: list[str], o
     t_fd, n_fd = checked[f"teacher_{fd}"], checked[f"noise_{fd}"]
     gate_teacher = {f"teacher_{fd}": t_fd, f"noise_{fd}": n_fd, "ddim_steps": checked["ddim_steps"],
                     "pass": bool(t_fd < 0.25 * n_fd)}
+    if "training_reference" not in checked:
+        raise ValueError(f"{teacher_json} has no training_reference (written before the teacher gate scored against "
+                         "training patches): rerun it with `snakemake --forcerun teacher_check`")
     own = checked["training_reference"]
     t_own, ae_own = own[f"teacher_{fd}"], own[f"autoencoder_{fd}"]
     gate_floor = {"reference": f"{own['n_images']} training HR patches", f"teacher_{fd}": t_own,
