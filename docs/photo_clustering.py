@@ -33,30 +33,31 @@ def main() -> None:
     space = metrics.FeatureSpace("proxy", ecfg)
     folders = {"ldm_sr": [f"ldm_sr/train{t}/seed0/200" for t in cfg["train_seeds"]],
                "bicubic": ["bicubic/train0/seed0/0"]}
-    # the fast FD of one resample (the one the DAG's bootstrap uses), one per sample folder
-    fd = {k: [metrics._covariance_resampler(space(read_folder(f"{a.results}/samples/{f}")), ref) for f in v]
-          for k, v in folders.items()}
-    per_image = {k: [np.load(f"{a.results}/metrics/{f.rsplit('/', 1)[0]}/{f.rsplit('/', 1)[1]}.npz") for f in v]
-                 for k, v in folders.items()}
-
-    def difference(metric: str, idx: np.ndarray) -> float:
-        if metric == "fd_proxy":
-            return float(np.mean([g(idx) for g in fd["ldm_sr"]]) - fd["bicubic"][0](idx))
-        return float(np.mean([r[metric][idx].mean() for r in per_image["ldm_sr"]])
-                     - per_image["bicubic"][0][metric][idx].mean())
-
     rng = np.random.default_rng(cfg["seed"])
     groups = [np.flatnonzero(photo == p) for p in np.unique(photo)]
-    patches = [rng.integers(0, len(photo), len(photo)) for _ in range(a.resamples)]
-    photos = [np.concatenate([groups[g] for g in rng.integers(0, len(groups), len(groups))])
-              for _ in range(a.resamples)]
+    resamples = {"patch": [rng.integers(0, len(photo), len(photo)) for _ in range(a.resamples)],
+                 "photo": [np.concatenate([groups[g] for g in rng.integers(0, len(groups), len(groups))])
+                           for _ in range(a.resamples)]}
+    everything = [np.arange(len(photo))]
+    # one row per sample folder of the metric on every resample (the DAG's FD, metrics.frechet_distances)
+    features = {f: space(read_folder(f"{a.results}/samples/{f}")) for v in folders.values() for f in v}
+    per_image = {f: np.load(f"{a.results}/metrics/{f.rsplit('/', 1)[0]}/{f.rsplit('/', 1)[1]}.npz")
+                 for v in folders.values() for f in v}
+
+    def difference(metric: str, index_sets: list) -> np.ndarray:
+        """LDM-SR-200 (training seeds averaged) minus bicubic, on each index set."""
+        def values(f):
+            if metric == "fd_proxy":
+                return metrics.frechet_distances(features[f], ref, index_sets)
+            return np.array([per_image[f][metric][idx].mean() for idx in index_sets])
+        return np.mean([values(f) for f in folders["ldm_sr"]], axis=0) - values(folders["bicubic"][0])
+
     print(f"{len(photo)} test patches from {len(groups)} photographs\n")
     print("| metric | LDM-SR-200 − bicubic | sd over patch resamples | sd over photo resamples | ratio |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for metric in ("fd_proxy", "lpips_proxy", "psnr", "colour_error"):
-        sd_patch = np.std([difference(metric, i) for i in patches], ddof=1)
-        sd_photo = np.std([difference(metric, i) for i in photos], ddof=1)
-        print(f"| {metric} | {difference(metric, np.arange(len(photo))):+.4f} | {sd_patch:.4f} | {sd_photo:.4f} | "
+        sd_patch, sd_photo = (np.std(difference(metric, resamples[k]), ddof=1) for k in ("patch", "photo"))
+        print(f"| {metric} | {difference(metric, everything)[0]:+.4f} | {sd_patch:.4f} | {sd_photo:.4f} | "
               f"{sd_photo / sd_patch:.1f} |", flush=True)
 
 

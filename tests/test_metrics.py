@@ -177,6 +177,16 @@ def test_both_bootstrap_resamplers_equal_clean_fid_on_the_identity_resample():
         assert metrics._covariance_resampler(f1, f2)(idx) == pytest.approx(exact, rel=1e-6)
 
 
+def test_frechet_distances_take_index_sets_of_any_length():
+    """Index sets of different lengths (a resample of whole photographs), repeats included, give clean-fid's FD of
+    the rows they pick, on the covariance path the DAG takes (n > d)."""
+    rng = np.random.default_rng(2)
+    f1, f2 = rng.normal(size=(300, 20)) + 0.2, rng.normal(size=(250, 20))
+    sets = [np.r_[np.arange(100), np.arange(50)], np.arange(300), rng.integers(0, 300, 220)]
+    got = metrics.frechet_distances(f1, f2, sets)
+    assert got == pytest.approx([metrics.frechet_distance(f1[i], f2) for i in sets], rel=1e-6)
+
+
 def test_kernel_distance_equals_clean_fids_for_the_same_seed():
     from cleanfid.fid import kernel_distance as clean_kd
 

@@ -175,7 +175,13 @@ def percentile_interval(resamples: np.ndarray, level: float = 0.95) -> tuple[flo
 
 def frechet_distance_resamples(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed: int,
                                device: str = "cpu") -> np.ndarray:
-    """The Frechet distance of each bootstrap resample of the images behind ``f1`` (``f2``, the reference, fixed).
+    """The Frechet distance of each bootstrap resample (``bootstrap_indices``) of the images behind ``f1``."""
+    return frechet_distances(f1, f2, bootstrap_indices(len(f1), n_boot, seed), device)
+
+
+def frechet_distances(f1: np.ndarray, f2: np.ndarray, index_sets, device: str = "cpu") -> np.ndarray:
+    """The Frechet distance of the images ``f1[idx]`` (repeats allowed) against ``f2`` (the reference, fixed), for
+    each ``idx`` in ``index_sets``.
 
     Written here because a bootstrap needs hundreds of FDs and clean-fid's takes a general d x d matrix square root
     each (seconds at d = 1152 or 2048). The trace term tr sqrt(S1 S2) is a sum of square roots of eigenvalues of a
@@ -184,13 +190,13 @@ def frechet_distance_resamples(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed
       a row/column pick of Gram matrices computed once;
     - n > d: eig(cov(X S2^{1/2})), the resample's covariance after one fixed d x d transform.
     (tests/test_metrics.py checks both against clean-fid.) On a CUDA ``device`` the n > d case runs there in float64
-    (a 1152 x 1152 eigendecomposition per resample is most of an evaluation's time on one CPU core).
+    (a 1152 x 1152 eigendecomposition per resample is most of an evaluation's time on one CPU core); there the index
+    sets must be rows of one array.
     """
-    indices = bootstrap_indices(len(f1), n_boot, seed)
     if len(f1) > f1.shape[1] and _use_torch(device):
-        return _covariance_resamples_torch(f1, f2, indices, device)
+        return _covariance_resamples_torch(f1, f2, np.asarray(index_sets), device)
     fd = _gram_resampler(f1, f2) if len(f1) <= f1.shape[1] else _covariance_resampler(f1, f2)
-    return np.array([fd(idx) for idx in indices])
+    return np.array([fd(idx) for idx in index_sets])
 
 
 def _gram_resampler(f1: np.ndarray, f2: np.ndarray):
