@@ -24,10 +24,6 @@ from cddbench.methods.common import concat_sampler, load_pixels
 SHIFT = 8  # grey levels added to every LR pixel for the colour gain
 
 
-def to_bytes(x: torch.Tensor) -> np.ndarray:
-    return ((x.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-
-
 def ddim(sample, lr: torch.Tensor, channels: int, steps: int, seed: int, batch: int = 200) -> torch.Tensor:
     """``steps`` DDIM steps of every LR (the DAG's sampler, ``concat_sampler``), noise drawn from ``seed``."""
     noise = torch.randn((len(lr), channels, *lr.shape[-2:]), generator=torch.Generator().manual_seed(seed))
@@ -59,10 +55,10 @@ def main() -> None:
             rec = torch.cat([models.decode(vae, models.encode(vae, hr[i:i + 500])) for i in range(0, len(hr), 500)])
         up = F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False).clamp(-1, 1)
         cells = [up, rec] + [ddim(sample, lr, channels, steps, a.seed) for steps in (1, 4)]
-        errors = [metrics.colour_error(to_bytes(x), to_bytes(hr)).mean() for x in cells]
+        errors = [metrics.colour_error(data.to_uint8(x), data.to_uint8(hr)).mean() for x in cells]
         print(f"| {name} ({len(hr)}) | " + " | ".join(f"{e:.2f}" for e in errors) + " |", flush=True)
     shifted = (test_lr + SHIFT / 127.5).clamp(-1, 1)  # clamping at white: the gain divides by the shift that was made
-    mean_colour = [to_bytes(x).astype(np.float64).mean(axis=(1, 2)) for x in
+    mean_colour = [data.to_uint8(x).astype(np.float64).mean(axis=(1, 2)) for x in
                    (ddim(sample, test_lr, channels, 1, a.seed), ddim(sample, shifted, channels, 1, a.seed),
                     test_lr, shifted)]
     gain = (mean_colour[1] - mean_colour[0]).sum(axis=0) / (mean_colour[3] - mean_colour[2]).sum(axis=0)

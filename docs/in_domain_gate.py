@@ -15,17 +15,12 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import torch
 from diffusers import DDIMScheduler
 
 from cddbench import config, data, evaluate, metrics, models
 from cddbench.methods import bicubic
 from cddbench.methods.common import concat_sampler, load_pixels
-
-
-def to_bytes(x: torch.Tensor) -> np.ndarray:
-    return ((x.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
 
 
 def main() -> None:
@@ -54,11 +49,11 @@ def main() -> None:
     noise = torch.randn((len(lr), unet.config.out_channels, *lr.shape[-2:]),
                         generator=torch.Generator().manual_seed(seed))
     batch = cfg["sampler"]["batch_size"]
-    samples = {"bicubic": to_bytes(bicubic.load(None)(lr, 0, None)),
-               f"LDM-SR-{a.steps}": to_bytes(torch.cat([ldm_sr(lr[i:i + batch], a.steps, noise[i:i + batch])
+    samples = {"bicubic": data.to_uint8(bicubic.load(None)(lr, 0, None)),
+               f"LDM-SR-{a.steps}": data.to_uint8(torch.cat([ldm_sr(lr[i:i + batch], a.steps, noise[i:i + batch])
                                                         for i in range(0, len(lr), batch)]))}
     space = metrics.FeatureSpace("proxy", {**evaluate.with_device(cfg), "device": "cpu"})
-    hr_bytes = to_bytes(hr)
+    hr_bytes = data.to_uint8(hr)
     ref = space(hr_bytes)
     features = {k: space(v) for k, v in samples.items()}
     fd = {k: metrics.frechet_distance_resamples(f, ref, n_boot, seed) for k, f in features.items()}
