@@ -104,3 +104,29 @@ def test_the_floor_gates_training_draws_are_disjoint_seeded_and_capped(tmp_path)
     assert ids(training_draws(str(tmp_path / "train"), 20, seed=4)[0]) != ids(reference)
     small = training_draws(str(tmp_path / "train"), 40, seed=3)
     assert len(small[0]) == len(small[1]) == 25 and not ids(small[0]) & ids(small[1])
+
+
+def test_teacher_samples_default_is_the_gates_ddim_and_another_scheduler_is_used():
+    """teacher_samples without a scheduler is DDIM at teacher.grid_steps with the config's spacing (the gate's); a
+    scheduler passed in replaces it (docs/teacher_diagnostic.py), so a different one gives different samples."""
+    import torch
+    from diffusers import DDIMScheduler
+
+    from cddbench import config, models
+    from cddbench.methods import Context
+    from cddbench.quality import teacher_samples
+
+    teacher = "workflow/pretrained/tiny-teacher"
+    cfg = config.load("config.yaml")
+    ctx = Context(cfg=cfg, train_set="", vae_dir=f"{teacher}/vae", teacher_dir=teacher, device="cpu", run="",
+                  mcfg=None, base_dir="", checkpoint_dir="", train_seed=0)
+
+    def ddim(steps):
+        s = DDIMScheduler.from_config(models.load_scheduler(teacher).config, clip_sample=False, set_alpha_to_one=True,
+                                      timestep_spacing=cfg["sampler"]["timestep_spacing"])
+        s.set_timesteps(steps)
+        return s
+
+    gate = teacher_samples(ctx, 3, 0)
+    assert torch.equal(gate, teacher_samples(ctx, 3, 0, ddim(cfg["teacher"]["grid_steps"])))
+    assert not torch.allclose(gate, teacher_samples(ctx, 3, 0, ddim(4)), atol=1e-3)
