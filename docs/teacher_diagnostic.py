@@ -70,7 +70,13 @@ def main() -> None:
     other_recon = data.to_uint8(models.decode(vae, models.encode(vae, data.to_tensor(other))))
     space = metrics.FeatureSpace("proxy", {**evaluate.with_device(cfg), "device": "cpu"})
     ref = space(reference)
-    rows = {"training patches (second draw)": other, "autoencoder reconstructions (the floor)": other_recon}
+
+    def report(name: str, images: np.ndarray) -> None:  # one JSON line per image set, as soon as it is scored
+        print(json.dumps({name: {**fd_terms(space(images), ref), **pixels(images)}}), flush=True)
+
+    print(json.dumps({"reference": {"images": f"{len(reference)} training HR patches", **pixels(reference)}}))
+    report("training patches (second draw)", other)
+    report("autoencoder reconstructions (the floor)", other_recon)
     base = models.load_scheduler(a.teacher).config
     for name in a.samplers.split(","):
         kind, steps = name.split("-")
@@ -79,12 +85,7 @@ def main() -> None:
                                     **extra)
         scheduler.set_timesteps(int(steps))
         torch.manual_seed(seed)  # DDPM's added noise comes from the global generator
-        rows[f"teacher, {kind.upper()}-{steps}"] = data.to_uint8(teacher_samples(ctx, len(reference), seed, scheduler))
-    out = {"reference": {"images": f"{len(reference)} training HR patches", **pixels(reference)}}
-    for name, images in rows.items():
-        out[name] = {**fd_terms(space(images), ref), **pixels(images)}
-        print(json.dumps({name: {k: round(v, 4) for k, v in out[name].items()}}), flush=True)
-    print(json.dumps(out, indent=1))
+        report(f"teacher, {kind.upper()}-{steps}", data.to_uint8(teacher_samples(ctx, len(reference), seed, scheduler)))
 
 
 if __name__ == "__main__":
