@@ -1,4 +1,4 @@
-"""The bicubic gate's comparison on the photographs the model was trained on (docs/results.md, "Both levers together").
+"""The bicubic gate's comparison on the photographs the model was trained on (docs/experiments.md, "Both levers together").
 
 LDM-SR-200 does not beat bicubic on fd_proxy on the held-out package. Is that the model's capacity (it would not beat
 bicubic on its own training photos either) or the gap between the photo packages (it would)? This scores an LDM-SR
