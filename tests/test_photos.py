@@ -1,30 +1,67 @@
 """data.source: debian-photos — the pinned photo list, hash checks, licences, the split by package."""
+import copy
 import hashlib
+import importlib.metadata
 import os
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
-from cddbench import data, photos
+from cddbench import config, data, photos
 
-SMALL = dict(source="debian-photos", test_source=None, downsample=2, patch_size=32, train_stride=32, test_stride=32,
+SMALL = dict(source="debian-photos", test_source=None, photo_packages=["pkg-test", "pkg-train"], downsample=2, patch_size=32, train_stride=32, test_stride=32,
              test_sources=["pkg-test"], test_fraction=0.2, min_patch_std=4.0, max_patches_per_source=10,
              max_test_patches_per_source=5)
 
 
 def test_manifest_pins_every_photo_with_licence_and_hash():
     names = [p.name for p in photos.PHOTOS]
-    assert len(names) == len(set(names)) == 37
+    assert len(names) == len(set(names)) == 37 + 17 + 8
     assert photos.PACKAGES == ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds",
-                               "plasma-workspace-wallpapers"]
+                               "plasma-workspace-wallpapers", "opencv-doc", "scikit-image", "scikit-learn",
+                               "matplotlib"]  # table order = patch-table order, which the shipped teacher trained in
     for p in photos.PHOTOS:
         assert len(p.sha256) == 64 and int(p.sha256, 16) >= 0
-        assert p.licence and p.author and p.path.startswith("/usr/share/")
+        assert p.licence and p.author
+        assert p.path.startswith("/usr/share/") != (p.package in photos.WHEELS)
+        assert p.native == (p.package in photos.WHEELS or p.package == "opencv-doc")  # camera-size: used native
     held_out = [p for p in photos.PHOTOS if p.package == "lomiri-wallpapers-16.04"]
-    assert len(held_out) >= 10  # the default test set: at least 10 held-out source photographs
+    assert len(held_out) >= 10 and not any(p.native for p in held_out)  # >= 10 held-out photographs
+
+
+@pytest.fixture
+def default(repo):
+    with open(f"{repo}/config.yaml") as f:
+        return yaml.safe_load(f)
+
+
+def test_photo_packages_select_in_table_order_and_unknown_ones_are_named(default):
+    wallpapers = default["data"]["photo_packages"]
+    assert len(photos.selected(wallpapers)) == 37  # the default: the four wallpaper packages, not the camera photos
+    assert photos.selected(wallpapers[::-1]) == photos.selected(wallpapers)  # order asked does not change patches
+    assert [p.name for p in photos.selected(["matplotlib", "opencv-doc"])][-1] == "grace_hopper"  # table order
+    cfg = copy.deepcopy(default)
+    cfg["data"]["photo_packages"] = wallpapers + ["ubuntu-wallpapers"]
+    with pytest.raises(ValueError, match=r"invalid config at data.photo_packages: unknown packages "
+                                         r"\['ubuntu-wallpapers'\]; known: \['lomiri-wallpapers-16.04'"):
+        config.validate(cfg)
+    cfg["data"]["photo_packages"] = ["mate-backgrounds", "plasma-workspace-wallpapers"]
+    with pytest.raises(ValueError, match=r"invalid config at data.test_sources: \['lomiri-wallpapers-16.04'\] "
+                                         r"are not in data.photo_packages"):
+        config.validate(cfg)
+
+
+def test_the_wheels_photos_are_found_and_hash_checked_without_a_download(tmp_path):
+    got = photos.obtain(str(tmp_path), list(photos.WHEELS))
+    assert [p.name for p, _ in got] == ["astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "china",
+                                        "flower", "grace_hopper"]
+    assert all(photos.sha256(path) == p.sha256 for p, path in got)
+    assert not os.listdir(tmp_path)  # nothing downloaded
+    assert photos.package_version(str(tmp_path), "scikit-image") == importlib.metadata.version("scikit-image")
 
 
 def _fake_packages(root, monkeypatch, n_per_package=3):
@@ -39,7 +76,8 @@ def _fake_packages(root, monkeypatch, n_per_package=3):
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(path)
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
-            entries.append(photos.Photo(f"{package}-{i}", package, "/" + rel, sha, "CC0-1.0", "someone"))
+            entries.append(photos.Photo(f"{package}-{i}", package, "/" + rel, sha, "CC0-1.0", "someone",
+                                        native=package == "pkg-train" and i == 2))
     monkeypatch.setattr(photos, "PHOTOS", entries)
     monkeypatch.setattr(photos, "PACKAGES", ["pkg-test", "pkg-train"])
     return entries
@@ -55,11 +93,14 @@ def test_split_by_package_licences_recorded_and_deterministic(tmp_path, monkeypa
     train, test = data.load_split(str(tmp_path / "a" / "train")), data.load_split(str(tmp_path / "a" / "test"))
     assert set(train["group"]) == {"pkg-train"} and set(test["group"]) == {"pkg-test"}  # no test photo trains
     assert list(train["id"]) == list(data.load_split(str(tmp_path / "b" / "train"))["id"])  # same patches again
-    assert a["train_patches"] == 3 * 4 and a["test_patches"] == 3 * 4  # 128 px / 2 = 64 px: 4 patches, caps 10 / 5
+    # 128 px / 2 = 64 px: 4 patches each; the native 128 px photo gives 16 (cap 10); caps 10 / 5
+    assert a["train_patches"] == 2 * 4 + 10 and a["test_patches"] == 3 * 4
     for used in a["used"]:  # every photo's origin, licence and hash in report.json
         assert used["licence"] == "CC0-1.0" and used["author"] == "someone" and len(used["sha256"]) == 64
         assert used["package"] in ("pkg-train", "pkg-test") and used["version"] == "1.0"
-        assert used["size"] == [64, 64]  # area-downsampled by data.downsample before cutting
+        native = used["source"] == "pkg-train-2"
+        assert used["native_resolution"] == native
+        assert used["size"] == ([128, 128] if native else [64, 64])  # area-downsampled by data.downsample, unless native
 
 
 def test_a_changed_photo_is_an_error_that_names_it(tmp_path, monkeypatch):
@@ -85,13 +126,14 @@ def test_no_apt_get_says_how_to_get_the_packages_and_names_the_fallback(tmp_path
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("apt-get") or not shutil.which("dpkg-deb"),
                     reason="needs root with apt-get and dpkg-deb (CI has them)")
-def test_really_downloads_and_unpacks_a_package(tmp_path):
-    """The smallest of the four packages (11 MB) through apt-get download and dpkg-deb, its photo's hash checked."""
-    package = "lomiri-wallpapers-20.04"
+@pytest.mark.parametrize("package, n_photos", [("lomiri-wallpapers-20.04", 1), ("opencv-doc", 17)])
+def test_really_downloads_and_unpacks_a_package(tmp_path, package, n_photos):
+    """The smallest wallpaper package (11 MB) and opencv-doc (96 MB) through apt-get download and dpkg-deb, each
+    listed photo's hash checked."""
     policy = subprocess.run(["apt-cache", "policy", package], capture_output=True, text=True).stdout
     if "Candidate:" not in policy or "(none)" in policy:  # a fresh machine has no package index yet
         subprocess.run(["apt-get", "update"], check=True, capture_output=True)
     got = photos.obtain(str(tmp_path), [package])
-    assert [p.name for p, _ in got] == ["Kleiber_by_Lukas_Baubkus"]
-    assert os.path.isfile(got[0][1]) and photos.sha256(got[0][1]) == got[0][0].sha256
+    assert [p.name for p, _ in got] == [p.name for p in photos.PHOTOS if p.package == package]
+    assert len(got) == n_photos and all(photos.sha256(path) == p.sha256 for p, path in got)
     assert photos.package_version(str(tmp_path), package) != "?"

@@ -62,6 +62,8 @@ def test_recorded_training_photos_equal_the_configs_training_split(default, repo
     ({"source": "builtin", "test_sources": ["astronaut"]}, "data.source: the teacher was trained with 'debian-photos'"),
     ({"patch_size": 64}, "data.patch_size: the teacher was trained with 32"),
     ({"downsample": 2}, "data.downsample"),
+    ({"photo_packages": ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds",
+                         "plasma-workspace-wallpapers", "opencv-doc"]}, "training photos the teacher never saw: ['opencv-"),
 ])
 def test_a_config_whose_training_data_differ_is_rejected(default, change, expected):
     cfg = copy.deepcopy(default)
@@ -69,6 +71,17 @@ def test_a_config_whose_training_data_differ_is_rejected(default, change, expect
     with pytest.raises(ValueError, match="invalid config at teacher.pretrained") as err:
         config.validate(cfg)
     assert expected in str(err.value), str(err.value)
+
+
+def test_the_48_photo_overlay_needs_its_own_teacher(default, repo):
+    cfg = copy.deepcopy(default)
+    with open(f"{repo}/configs/photos48.yaml") as f:
+        config.merge(cfg, yaml.safe_load(f))
+    assert len(pretrain.training_photos(cfg)) == 48
+    with pytest.raises(ValueError, match="training photos the teacher never saw: .*'grace_hopper'.*'opencv-baboon'"):
+        config.validate(cfg)
+    cfg["teacher"]["pretrained"] = None  # trained in the DAG on exactly these photos
+    config.validate(cfg)
 
 
 @pytest.mark.parametrize("change", [{"rescale_betas_zero_snr": False}, {"beta_end": 0.02}])

@@ -49,6 +49,15 @@ def _check_values(cfg: dict) -> None:
         if not ok:
             problems.append(f"invalid config at {key}: {what}")
 
+    d = cfg["data"]
+    if "debian-photos" in (d["source"], d["test_source"]):
+        from cddbench import photos
+
+        unknown = sorted(set(d["photo_packages"]) - set(photos.PACKAGES))
+        need(not unknown, "data.photo_packages", f"unknown packages {unknown}; known: {photos.PACKAGES}")
+        if d["source"] == "debian-photos" and not d["test_source"]:  # the held-out groups are packages
+            absent = [g for g in d["test_sources"] if g not in d["photo_packages"]]
+            need(not absent, "data.test_sources", f"{absent} are not in data.photo_packages {d['photo_packages']}")
     deg = cfg["degradation"]
     for section in ("simple", "realesrgan"):
         for k, v in deg[section].items():  # every [low, high] range, e.g. blur_sigma: [0.2, 3.0]

@@ -1,8 +1,8 @@
 """Image sources -> HR patches -> train/test split by source image -> HF datasets on disk.
 
 Four kinds of source (config ``data.source``):
-  ``debian-photos``    37 photographs from four Debian wallpaper packages, pinned by SHA-256 (``cddbench.photos``;
-                       the default)
+  ``debian-photos``    photographs of Debian packages (``data.photo_packages``; default: 37 of four wallpaper
+                       packages) and of the installed wheels, pinned by SHA-256 (``cddbench.photos``; the default)
   ``builtin``          natural photographs that ship inside installed wheels (offline, no download)
   ``folder:/path``     every image file in a local folder (one source image per file)
   ``hub:name[:split]`` a Hugging Face hub dataset with an ``image`` column (needs network)
@@ -179,15 +179,16 @@ def build_patch_datasets(dcfg: dict, seed: int, out_dir: str) -> dict:
     return report
 
 
-def debian_photo_sources(download_dir: str) -> list[SourceImage]:
-    """The photographs of ``cddbench.photos`` (downloaded once into ``download_dir``, each hash checked); a package
-    is a group, so the split holds out whole packages."""
+def debian_photo_sources(download_dir: str, packages: list[str]) -> list[SourceImage]:
+    """The photographs of ``cddbench.photos`` in ``packages`` (Debian packages downloaded once into ``download_dir``,
+    each hash checked); a package is a group, so the split holds out whole packages."""
     from cddbench import photos
 
     out = []
-    for p, path in photos.obtain(download_dir):
+    for p, path in photos.obtain(download_dir, packages):
         meta = {"package": p.package, "version": photos.package_version(download_dir, p.package),
-                "path_in_package": p.path, "sha256": p.sha256, "licence": p.licence, "author": p.author}
+                "path_in_package": p.path, "sha256": p.sha256, "licence": p.licence, "author": p.author,
+                "native_resolution": p.native}
         out.append(SourceImage(p.name, p.package, path, meta))
     return out
 
@@ -199,7 +200,7 @@ def _load_source(source: str, dcfg: dict, report: dict, key: str = "data.source"
     if source == "builtin":
         sources = builtin_sources()
     elif source == "debian-photos":
-        sources = debian_photo_sources(dcfg["download_dir"])
+        sources = debian_photo_sources(dcfg["download_dir"], dcfg["photo_packages"])
     elif source.startswith("folder:"):
         sources = folder_sources(source[len("folder:") :])
     elif source.startswith("hub:"):
@@ -220,7 +221,8 @@ def _load_source(source: str, dcfg: dict, report: dict, key: str = "data.source"
                 continue
             if note:
                 report["converted"].append({"file": s.path, "conversion": note})
-            if factor > 1:  # area average (PIL's box reduce): large photos' 32 px patches then carry detail
+            if factor > 1 and not s.meta.get("native_resolution"):  # area average (PIL's box reduce): large
+                # photos' 32 px patches then carry detail; camera-size photos (cddbench.photos) stay native
                 arr = np.asarray(Image.fromarray(arr).reduce(factor))
             images.append((s, arr))
     for s, a in images:

@@ -114,7 +114,7 @@ def training_photos(cfg: dict) -> dict[str, str] | None:
     dcfg = cfg["data"]
     source = dcfg["source"]
     if source == "debian-photos":
-        sources = [(p.name, p.package, p.sha256) for p in photos.PHOTOS]
+        sources = [(p.name, p.package, p.sha256) for p in photos.selected(dcfg["photo_packages"])]
     elif source == "builtin" or source.startswith("folder:"):
         listed = data.builtin_sources() if source == "builtin" else data.folder_sources(source[len("folder:"):])
         sources = [(s.name, s.group, photos.sha256(s.path)) for s in listed]
