@@ -13,8 +13,8 @@ from PIL import Image
 
 from cddbench import config, data, photos
 
-SMALL = dict(source="debian-photos", test_source=None, photo_packages=["pkg-test", "pkg-train"], downsample=2, patch_size=32, train_stride=32, test_stride=32,
-             test_sources=["pkg-test"], test_fraction=0.2, min_patch_std=4.0, max_patches_per_source=10,
+SMALL = dict(source="debian-photos", test_source=None, photo_packages=["pkg-test", "pkg-train"], downsample=2,
+             patch_size=32, train_stride=32, test_stride=32, test_sources=["pkg-test"], test_fraction=0.2, min_patch_std=4.0, max_patches_per_source=10,
              max_test_patches_per_source=5)
 
 

@@ -106,7 +106,7 @@ def test_the_floor_gates_training_draws_are_disjoint_seeded_and_capped(tmp_path)
     assert len(small[0]) == len(small[1]) == 25 and not ids(small[0]) & ids(small[1])
 
 
-def test_teacher_samples_default_is_the_gates_ddim_and_another_scheduler_is_used():
+def test_teacher_samples_default_is_the_gates_ddim_and_another_scheduler_is_used(repo):
     """teacher_samples without a scheduler is DDIM at teacher.grid_steps with the config's spacing (the gate's); a
     scheduler passed in replaces it (docs/teacher_diagnostic.py), so a different one gives different samples."""
     import torch
@@ -116,8 +116,8 @@ def test_teacher_samples_default_is_the_gates_ddim_and_another_scheduler_is_used
     from cddbench.methods import Context
     from cddbench.quality import teacher_samples
 
-    teacher = "workflow/pretrained/tiny-teacher"
-    cfg = config.load("config.yaml")
+    teacher = f"{repo}/workflow/pretrained/tiny-teacher"  # absolute: the tests may run from anywhere
+    cfg = config.load(f"{repo}/config.yaml")
     ctx = Context(cfg=cfg, train_set="", vae_dir=f"{teacher}/vae", teacher_dir=teacher, device="cpu", run="",
                   mcfg=None, base_dir="", checkpoint_dir="", train_seed=0)
 
