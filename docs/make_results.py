@@ -52,7 +52,7 @@ def spreads(results: str, metrics: list[str]) -> pd.DataFrame:
     rows = []
     for (run, steps), reps in cells.items():
         for m in metrics:
-            if all(m in r.resamples for r in reps) and len(reps) > 1:
+            if all(m in r.loo for r in reps) and len(reps) > 1:
                 rows.append({"run": run, "steps": steps, "metric": m, **paired.spread(reps, m)})
     return pd.DataFrame(rows)
 
@@ -86,11 +86,11 @@ def main() -> None:
     lp = fd.replace("fd_proxy", "lpips_proxy").replace("fid", "lpips")
     s = spreads(r, [fd, lp])
     print("## Where the uncertainty comes from\n")
-    print("Standard deviation of each cell's metric: over bootstrap resamples of the test images (replicates "
-          "averaged), between sampling seeds within a training seed, and between training seeds "
+    print("Standard deviation of each cell's metric: over test photographs (the delete-one-photo jackknife, "
+          "training runs averaged), between sampling seeds within a training seed, and between training seeds "
           "(`cddbench.paired.spread`). Cells with more than one replicate.\n")
     print(s.to_markdown(index=False, floatfmt=".4f") + "\n")
-    med = s.groupby("metric")[["images", "sampling_seeds", "training_seeds"]].median()
+    med = s.groupby("metric")[["photos", "sampling_seeds", "training_seeds"]].median()
     print("Medians over cells:\n\n" + med.to_markdown(floatfmt=".4f") + "\n")
     print("## Claims (`results/claims.md`)\n")
     print(open(f"{r}/claims.md").read())

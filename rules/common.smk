@@ -85,7 +85,7 @@ def metric_dirs():
 
 
 def metric_files():
-    """Every metric record (a .npz of per-image values and bootstrap resamples beside each), in `evaluations` order."""
+    """Every metric record (a .npz of per-image and leave-one-photo-out values beside each), in `evaluations` order."""
     return [f"{RESULTS}/metrics/{r}/train{t}/seed{seed}/{s}.json" for r, s, t, seed in evaluations()]
 
 

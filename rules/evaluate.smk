@@ -25,7 +25,7 @@ rule reference_features:
 
 
 rule evaluate:
-    # one job per sampling job: each step count's folder -> <steps>.json (+ .npz: per-image values, bootstrap resamples)
+    # one job per sampling job: each step count's folder -> <steps>.json (+ .npz: per-image and leave-one-photo-out values)
     input:
         samples=f"{RESULTS}/samples/{{run}}/train{{tseed}}/seed{{seed}}",
         pairs=f"{DATA}/pairs/test",

@@ -1,33 +1,39 @@
-"""The claims report on synthetic replicates: paired intervals decide every claim; pairing and the family-wise level
-do what the docstring of cddbench.claims says."""
+"""The claims report on synthetic replicates: intervals over photographs and training runs decide every claim;
+pairing, the intersection-union / Holm logic, power and the seed-drop check do what cddbench.claims says."""
 import json
+import math
 
 import numpy as np
 import pytest
 
-from cddbench import claims, metrics, paired, paper
+from cddbench import claims, paired, paper
 
 STEPS = [1, 2, 4, 8]
 FAMILY = ["cdd-init=random", "cdd-time_sampling=per_sample", "cdd-guidance.weight=0.0",
           "cdd-guidance.distance=l2_pixel", "cdd-guidance.distance=lpips"]
-N_BOOT = 100
+PHOTOS = 14
+RUNS = 5
 
 
-def _cells(good: float, bad: float, noise: float, trend: float, ldm200: float, common: float = 0.3):
-    """Ours-family cells at ``good`` FD/LPIPS, the cells the claims say are worse at ``bad``. Every cell's resamples
-    share an image term of size ``common`` (the same test images in resample b of every run) plus their own
-    ``noise``; ``trend`` > 0 makes sharpness fall and saturation rise with steps as the paper says."""
+def _cells(good: float, bad: float, noise: float, trend: float, ldm200: float, common: float = 0.3,
+           runs: int = RUNS):
+    """Ours-family cells at ``good`` FD/LPIPS, the cells the claims say are worse at ``bad``, ``runs`` training
+    runs each. Every record's leave-one-photo-out values share a photograph term of size ``common`` (the same
+    photograph left out of every run) plus their own ``noise``, which also scatters the runs; ``trend`` > 0 makes
+    sharpness fall and saturation rise with steps as the paper says."""
     rng = np.random.default_rng(0)
-    image_term = rng.normal(0, common, N_BOOT)
+    photo_term = rng.normal(0, common, PHOTOS) / PHOTOS
     cells = {}
 
     def add(run, steps, value, sat=0.4, sharp=0.5):
         reps = []
-        for seed in (0, 1):
+        for t in range(runs):
+            shift = rng.normal(0, noise)
             vals = {"fd_proxy": value, "lpips_proxy": value / 4, "saturation": sat, "sharpness": sharp}
-            res = {k: v + (image_term + rng.normal(0, noise, N_BOOT)) * (v / value if value else 1)
-                   for k, v in vals.items()}
-            reps.append(paired.Replicate(seed, vals, res))
+            scale = {k: v / value if value else 1 for k, v in vals.items()}
+            reps.append(paired.Replicate(0, {k: v + shift * scale[k] for k, v in vals.items()},
+                                         {k: v + (shift + photo_term + rng.normal(0, noise, PHOTOS) / PHOTOS)
+                                          * scale[k] for k, v in vals.items()}, train_seed=t))
         cells[(run, steps)] = reps
 
     for i, s in enumerate(STEPS):
@@ -54,11 +60,14 @@ def test_every_claim_gets_the_verdict_its_numbers_give(case, cells, verdict):
     table, comparisons = claims.evaluate(cells)
     assert list(table["claim"]) == [1, 2, 3, 4, 5, 6, 7]
     assert (table["verdict"] == verdict).all(), comparisons[["claim", "comparison", "verdict"]].to_string()
-    # every comparison carries its difference, interval, level and minimum detectable difference
-    assert comparisons[["difference", "ci_low", "ci_high", "level", "min_detectable"]].notna().all().all()
-    # Bonferroni: each claim's comparisons share 0.05 between them
-    for claim, group in comparisons.groupby("claim"):
-        assert np.allclose(group["level"], 1 - claims.FAMILY_ALPHA / len(group)), claim
+    # every comparison carries its difference, interval, level, p-values and power
+    cols = ["difference", "ci_low", "ci_high", "level", "p_claim", "p_against_holm", "df"]
+    assert comparisons[cols].notna().all().all()
+    relative = ~comparisons["comparison"].str.contains("closes")  # "approaches" has no baseline to be relative to
+    assert comparisons.loc[relative, "power_10pct"].notna().all() and comparisons.loc[~relative, "power_10pct"].isna().all()
+    assert np.allclose(comparisons["level"], 1 - 2 * claims.ALPHA) and (comparisons["n_photos"] == PHOTOS).all()
+    if case != "overlap":  # five runs, effects far beyond their spread: no one run carries a verdict
+        assert comparisons["survives_seed_drop"].astype(bool).all()
 
 
 def test_a_claim_whose_runs_are_missing_is_not_tested_and_names_them():
@@ -69,90 +78,89 @@ def test_a_claim_whose_runs_are_missing_is_not_tested_and_names_them():
     assert comparisons[comparisons["claim"] == 3]["reason"].str.contains("missing cdd-init=random at 1 steps").any()
 
 
-def test_pairing_removes_the_shared_image_spread():
-    """Two runs 0.1 apart whose resamples share a large image term: each run's own interval is wide (they overlap),
-    the paired difference's is narrow and decides; with independent image terms it does not."""
+def test_pairing_removes_the_shared_photograph_spread():
+    """Two runs 0.1 apart whose leave-one-photo-out values share a large photograph term: each run's own interval is
+    wide (they overlap), the paired difference's is narrow and decides; with other photograph terms it does not."""
     rng = np.random.default_rng(1)
-    shared = rng.normal(0, 0.5, N_BOOT)
+    shared = rng.normal(0, 0.5, PHOTOS)
 
     def cell(value, term):
-        return [paired.Replicate(s, {"fd_proxy": value}, {"fd_proxy": value + term + rng.normal(0, 0.005, N_BOOT)})
-                for s in (0, 1)]
+        return [paired.Replicate(0, {"fd_proxy": value + d}, {"fd_proxy": value + d + term
+                                                              + rng.normal(0, 0.005, PHOTOS)}, t)
+                for t, d in enumerate(rng.normal(0, 0.002, RUNS))]
 
     cells = {("a", 4): cell(1.0, shared), ("b", 4): cell(1.1, shared)}
-    own = 1.96 * np.std(cells[("a", 4)][0].resamples["fd_proxy"])
-    assert own > 0.5  # the unpaired intervals overlap by far
-    est = paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "fd_proxy", 0.05)
-    assert est["estimate"] == pytest.approx(-0.1) and est["high"] < 0 and est["half_width"] < 0.02
-    cells[("b", 4)] = cell(1.1, rng.normal(0, 0.5, N_BOOT))  # not the same images: nothing cancels
-    assert paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "fd_proxy", 0.05)["high"] > 0
+    own = paired.contrast(cells, {("a", 4): 1}, "fd_proxy").interval(0.95)
+    assert own[1] - own[0] > 0.5  # the unpaired intervals overlap by far
+    est = paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "fd_proxy")
+    low, high = est.interval(0.95)
+    assert est.estimate == pytest.approx(-0.1, abs=0.003) and high < 0 and high - low < 0.06
+    cells[("b", 4)] = cell(1.1, rng.normal(0, 0.5, PHOTOS))  # not the same photographs' effects: nothing cancels
+    assert paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "fd_proxy").interval(0.95)[1] > 0
 
 
 def test_a_stricter_level_widens_the_interval():
     cells = _cells(good=1.0, bad=2.0, noise=0.05, trend=0.2, ldm200=0.9)
-    w = {("cdd", 4): 1, ("cm", 4): -1}
-    loose, strict = (paired.contrast(cells, w, "fd_proxy", a)["half_width"] for a in (0.05, 0.005))
-    assert strict / loose == pytest.approx(2.807 / 1.960, rel=1e-3)  # z(0.9975) / z(0.975)
+    est = paired.contrast(cells, {("cdd", 4): 1, ("cm", 4): -1}, "fd_proxy")
+    (lo1, hi1), (lo2, hi2) = est.interval(0.95), est.interval(0.995)
+    ratio = (hi2 - lo2) / (hi1 - lo1)
+    assert ratio == pytest.approx(est.quantile(0.9975) / est.quantile(0.975)) and ratio > 1.4
 
 
-def test_resample_b_holds_the_same_images_in_every_record():
-    """What makes the difference paired: per-image values 2x another run's give resamples exactly 2x its own."""
-    x = np.random.default_rng(2).random(300)
-    assert np.array_equal(metrics.mean_resamples(2 * x, 50, seed=0), 2 * metrics.mean_resamples(x, 50, seed=0))
-    f1, f2 = np.random.default_rng(3).normal(size=(2, 60, 8))
-    resamples = metrics.frechet_distance_resamples(f1, f2, 20, seed=0)
-    for b, idx in enumerate(metrics.bootstrap_indices(60, 20, seed=0)[:3]):
-        assert resamples[b] == pytest.approx(metrics.frechet_distance(f1[idx], f2), rel=1e-6)
-
-
-def test_records_without_resamples_are_an_error_naming_the_run(tmp_path):
+def test_records_without_leave_one_photo_out_values_are_an_error_naming_the_run(tmp_path):
     record = {"run": "cdd", "steps": 4, "seed": 0, "fd_proxy": 1.0}
     (tmp_path / "seed0.json").write_text(json.dumps(record))
-    np.savez(tmp_path / "seed0.npz", fd_proxy=np.ones(5))
+    np.savez(tmp_path / "seed0.npz", fd_proxy=np.ones(5))  # per-image values only: a record from before the rule
     cells = paired.load([str(tmp_path / "seed0.json")])
-    with pytest.raises(ValueError, match=r"cdd at 4 steps, \(training, sampling\) seeds \[\(0, 0\)\]: no bootstrap resamples of fd_proxy"):
-        paired.contrast(cells, {("cdd", 4): 1}, "fd_proxy", 0.05)
+    with pytest.raises(ValueError, match=r"cdd at 4 steps, \(training, sampling\) seeds \[\(0, 0\)\]: no "
+                                         r"leave-one-photo-out values of fd_proxy.*forcerun evaluate"):
+        paired.contrast(cells, {("cdd", 4): 1}, "fd_proxy")
+
+
+def test_records_of_different_test_photographs_are_an_error(tmp_path):
+    for name, photos in (("a", ["x", "y"]), ("b", ["x", "z"])):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"run": name, "steps": 4, "seed": 0, "m": 1.0}))
+        np.savez(tmp_path / f"{name}.npz", m_loo=np.ones(2), photos=np.array(photos))
+    with pytest.raises(ValueError, match="b.json leaves out other test photographs than .*a.json"):
+        paired.load([str(tmp_path / "a.json"), str(tmp_path / "b.json")])
 
 
 def test_real_metric_names_are_used_when_the_records_have_them():
     cells = _cells(good=1.0, bad=2.0, noise=0.01, trend=0.2, ldm200=0.9)
     for reps in cells.values():
         for r in reps:
-            for d in (r.values, r.resamples):
+            for d in (r.values, r.loo):
                 d["fid"], d["lpips"] = d.pop("fd_proxy"), d.pop("lpips_proxy")
     table, comparisons = claims.evaluate(cells)
     assert (table["verdict"] == claims.HOLDS).all() and (comparisons["metric"] == "fid").any()
     assert not comparisons["metric"].str.contains("proxy").any()
 
 
-def test_identical_runs_give_intervals_around_zero_with_the_stated_coverage():
-    """200 simulated pairs of runs from one process (per-image effects shared, per-run noise own, two seeds each):
-    the paired 95% interval of their difference covers 0 in 90-99% of them."""
-    rng = np.random.default_rng(4)
-    covered = 0
-    for trial in range(200):
-        images = rng.normal(0, 1, 400)  # what each test image contributes, the same for both runs
-
-        def run():
-            reps = []
-            for seed in (0, 1):
-                x = images + rng.normal(0, 0.3, 400)
-                reps.append(paired.Replicate(seed, {"m": float(x.mean())}, {"m": metrics.mean_resamples(x, 100, 0)}))
-            return reps
-
-        est = paired.contrast({("a", 1): run(), ("b", 1): run()}, {("a", 1): 1, ("b", 1): -1}, "m", 0.05)
-        covered += est["low"] <= 0 <= est["high"]
-    assert 180 <= covered <= 198, covered
+def test_one_training_run_carries_a_verdict_that_the_report_marks():
+    """Ours beats CM by a wide margin in four runs and by nothing in the fifth, whose runs scatter widely: the verdict
+    without the fifth differs from the verdict with it, and the row says the verdict does not survive the drop."""
+    cells = _cells(good=1.0, bad=2.0, noise=0.01, trend=0.2, ldm200=0.9)
+    base = claims.beats("cdd", "cm", "fd_proxy", 4)
+    rows = claims.decide_family([base], cells, "test")
+    assert rows[0]["verdict"] == claims.HOLDS and rows[0]["survives_seed_drop"]
+    two = _cells(good=1.0, bad=1.3, noise=0.01, trend=0.2, ldm200=0.9, runs=2)
+    rows = claims.decide_family([base], two, "test")
+    # two runs: df = 1; decided or not, dropping a run leaves one, whose training variance is unknown
+    assert rows[0]["df"] == 1 and rows[0]["verdict"] in (claims.HOLDS, claims.UNSURE)
+    if rows[0]["verdict"] == claims.HOLDS:
+        assert rows[0]["survives_seed_drop"] is False
 
 
 def test_claims_name_their_metrics_and_report_effect_sizes_beside_the_paper_s():
     table, comparisons = claims.evaluate(_cells(good=1.0, bad=2.0, noise=0.01, trend=0.2, ldm200=0.9))
     assert table["metrics"].str.len().gt(20).all() and (table["decided"] == table["comparisons"]).all()
+    assert table["survives_seed_drop"].astype(bool).all()
     assert table["median_effect_toward_claim"].gt(0).all()  # every claim holds here: its effects point its way
     row = comparisons.set_index("comparison").loc["fd_proxy@4: cdd beats ldm_sr"]
     assert row["relative"] == pytest.approx(-0.5, abs=0.01) and row["effect_toward_claim"] == -row["relative"]
     assert row["paper_relative"] == pytest.approx((19.64 - 30.99) / 30.99)  # Table 1: Ours-4 vs LDM-SR-4 FID
-    assert row["mdd_relative"] == pytest.approx(row["min_detectable"] / 2.0, rel=0.01)
+    # power at the paper's own effect (-36.6%) beats power at 10%, and 80% needs no more runs at 30% than at 10%
+    assert row["power_paper"] >= row["power_10pct"] > 0 and row["seeds_for_80_30pct"] <= row["seeds_for_80_10pct"]
     ablation = comparisons[comparisons["comparison"].str.contains("cdd-init=random")]
     assert ablation["paper_relative"].isna().all()  # Fig. 5 gives no numbers to compare with
     assert "judged on FD and LPIPS" in claims.to_markdown(table, comparisons)
@@ -164,7 +172,7 @@ def test_each_peer_is_one_family_against_ours_at_its_own_step_counts():
     cells = _cells(good=1.0, bad=2.0, noise=0.01, trend=0.2, ldm200=0.9)
     base = dict(cells)
     cells[("sid", 1)] = [paired.Replicate(r.seed, {k: v * 0.5 for k, v in r.values.items()},
-                                          {k: v * 0.5 for k, v in r.resamples.items()}, r.train_seed)
+                                          {k: v * 0.5 for k, v in r.loo.items()}, r.train_seed)
                          for r in cells[("cdd", 1)]]
     cells[("dmd2", 4)] = cells[("cdd-init=random", 4)]  # at `bad`: worse than Ours-4
     _, comparisons = claims.evaluate(cells)
@@ -172,7 +180,7 @@ def test_each_peer_is_one_family_against_ours_at_its_own_step_counts():
     assert set(peers["family"]) == {"peer sid", "peer dmd2"} and len(peers) == 4
     assert (peers.loc[["fd_proxy: sid-1 beats cdd-1", "lpips_proxy: sid-1 beats cdd-1"], "verdict"] == claims.HOLDS).all()
     assert (peers.loc[["fd_proxy: dmd2-4 beats cdd-4", "lpips_proxy: dmd2-4 beats cdd-4"], "verdict"] == claims.FAILS).all()
-    assert np.allclose(peers["level"], 1 - claims.FAMILY_ALPHA / 2)
+    assert np.allclose(peers["p_against_holm"].min(), 2 * peers["p_against_holm"].min() / 2)
     md = claims.peers_markdown(comparisons)
     assert "## sid against cdd" in md and "## dmd2 against cdd" in md and "dmd2-4 beats cdd-4" in md
     assert "No peer ran" in claims.peers_markdown(claims.evaluate(base)[1])
@@ -181,19 +189,20 @@ def test_each_peer_is_one_family_against_ours_at_its_own_step_counts():
 @pytest.mark.parametrize("ours, spread, verdict", [
     (1.00, 0.001, claims.HOLDS),  # a tie, measured tightly
     (1.05, 0.001, claims.HOLDS),  # worse, but by less than TIE_MARGIN (10%)
-    (1.00, 3.00, claims.UNSURE),  # an interval too wide to tell is not a tie (the old rule called it one)
+    (1.00, 3.00, claims.UNSURE),  # an interval too wide to tell is not a tie
     (1.30, 0.001, claims.FAILS),  # worse by more than the margin
 ])
-def test_a_tie_claim_is_a_non_inferiority_test_within_the_margin(ours, spread, verdict):
-    """PREv >= DDIM-v: holds when the interval excludes being worse by more than TIE_MARGIN of DDIM-v's value."""
+def test_a_tie_claim_is_the_contrast_a_minus_1_1_b(ours, spread, verdict):
+    """PREv >= DDIM-v: holds when PREv - 1.1 x DDIM-v is below 0, DDIM-v's uncertainty included."""
     rng = np.random.default_rng(2)
-    shared = rng.normal(0, 0.3, N_BOOT)
+    shared = rng.normal(0, 0.3, PHOTOS) / PHOTOS
 
-    def cell(value, sd):  # two training seeds sd apart: with 1 degree of freedom they set the interval (t = 12.7)
+    def cell(value, sd):  # five training runs sd apart
         return [paired.Replicate(0, {"fd_proxy": value + d}, {"fd_proxy": value + d + shared}, train_seed=t)
-                for t, d in ((0, -sd / 2), (1, sd / 2))]
+                for t, d in enumerate(np.linspace(-sd / 2, sd / 2, RUNS))]
 
     cells = {("cdd", 4): cell(ours, spread), ("cdd-predictor=ddim_v", 4): cell(1.0, 0.0)}
     comparison = claims.beats("cdd", "cdd-predictor=ddim_v", "fd_proxy", 4, tie_allowed=True)
-    row = claims.decide(comparison, cells, 0.05)
+    assert comparison.weights == {("cdd", 4): 1.0, ("cdd-predictor=ddim_v", 4): -1.1}
+    row = claims.decide_family([comparison], cells, "test")[0]
     assert row["verdict"] == verdict, row

@@ -34,14 +34,6 @@ def test_the_sd15_networks_have_the_published_parameter_counts():
     assert size == 512 and unet.prompt_embedding.shape == (1, 77, 768) and sched.config.prediction_type == "epsilon"
 
 
-def test_the_accelerator_path_of_the_bootstrap_equals_the_numpy_path(monkeypatch):
-    rng = np.random.default_rng(0)
-    f1, f2 = rng.normal(size=(60, 20)), rng.normal(0.3, 1.2, size=(70, 20))  # n > d: the covariance resampler
-    fd_np = metrics.frechet_distance_resamples(f1, f2, 30, seed=1)
-    monkeypatch.setattr(metrics, "_use_torch", lambda device: True)  # the CUDA code, run by torch on the CPU
-    np.testing.assert_allclose(metrics.frechet_distance_resamples(f1, f2, 30, seed=1), fd_np, rtol=1e-9)
-
-
 def test_kd_block_sums_by_matrix_product_equal_the_per_subset_sums():
     """KD has one path for every device (torch, float64): its all-subsets-at-once products against each subset's
     block of the kernel matrices summed directly, with the same seeded draws."""

@@ -8,17 +8,18 @@ import pytest
 from cddbench.quality import quality_gates
 
 
-N_BOOT = 100
-# what every record shares on a resample: the test images it holds (a hard draw of images is hard for every run)
-IMAGES = np.random.default_rng(0).normal(0.0, 0.05, N_BOOT)
+PHOTOS = 14
+# what every record shares when a photograph is left out: that photograph (a hard photograph is hard for every run)
+IMAGES = np.random.default_rng(0).normal(0.0, 0.05, PHOTOS)
 
 
 def _record(tmp_path, name, record, own_sd=0.002):
-    """A metric record and the .npz beside it: its value on each resample is the shared image effect plus its own
-    small noise (the per-image sampling noise)."""
-    noise = np.random.default_rng(len(name)).normal(0.0, own_sd, N_BOOT)
+    """A metric record and the .npz beside it: its value with each photograph left out moves by the shared photograph
+    effect plus its own small noise (the per-image sampling noise), each a photograph's share of the mean."""
+    noise = np.random.default_rng(len(name)).normal(0.0, own_sd, PHOTOS)
     (tmp_path / f"{name}.json").write_text(json.dumps({"seed": 0, "train_seed": 0, **record}))
-    np.savez(tmp_path / f"{name}.npz", fd_proxy_resamples=record["fd_proxy"] + IMAGES + noise)
+    np.savez(tmp_path / f"{name}.npz", fd_proxy_loo=record["fd_proxy"] + (IMAGES + noise) / PHOTOS,
+             photos=np.array([f"p{i}" for i in range(PHOTOS)]))
     return str(tmp_path / f"{name}.json")
 
 
@@ -33,7 +34,7 @@ def _write(tmp_path, teacher_fd, ldm_200_fds, bicubic_fd=0.15):
     paths["teacher"].write_text(json.dumps(checked))
     paths["floor"].write_text(json.dumps({"fd_proxy_floor": 0.01}))
     metric_files = [_record(tmp_path, "bicubic", {"run": "bicubic", "steps": 0, "psnr": 25.0, "fd_proxy": bicubic_fd})]
-    for tseed, (v4, v200) in enumerate(zip((0.60, 0.62), ldm_200_fds)):  # two training runs of LDM-SR
+    for tseed, (v4, v200) in enumerate(zip((0.60, 0.62, 0.61, 0.63, 0.60), ldm_200_fds)):  # LDM-SR's runs
         metric_files += [_record(tmp_path, f"ldm4_{tseed}", {"run": "ldm_sr", "steps": 4, "fd_proxy": v4,
                                                              "train_seed": tseed}),
                          _record(tmp_path, f"ldm200_{tseed}", {"run": "ldm_sr", "steps": 200, "fd_proxy": v200,
@@ -42,13 +43,15 @@ def _write(tmp_path, teacher_fd, ldm_200_fds, bicubic_fd=0.15):
 
 
 @pytest.mark.parametrize("teacher_fd, ldm_200, expected", [
-    (0.25, (0.10, 0.11), {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": True}),
-    (0.35, (0.10, 0.11), {"teacher_near_autoencoder_floor": False, "ldm_sr_200_beats_bicubic": True}),  # 3.5x floor
-    (0.25, (0.16, 0.17), {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": False}),  # worse
-    # below bicubic by 0.015 on every resample, while each run's own resample spread (0.05) is wider than that
-    (0.25, (0.135, 0.135), {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": True}),
-    # the same mean from two training runs that disagree: the replicate spread makes the interval span 0
-    (0.25, (0.07, 0.20), {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": False}),
+    (0.25, (0.10, 0.11) * 2 + (0.1,), {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": True}),
+    (0.35, (0.10, 0.11) * 2 + (0.1,), {"teacher_near_autoencoder_floor": False,  # 3.5x floor
+                                       "ldm_sr_200_beats_bicubic": True}),
+    (0.25, (0.16, 0.17) * 2 + (0.16,), {"teacher_near_autoencoder_floor": True,  # worse
+                                        "ldm_sr_200_beats_bicubic": False}),
+    # below bicubic by 0.015 in every run, while each run's own photograph spread (+-0.1) is wider than that
+    (0.25, (0.135,) * 5, {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": True}),
+    # the same mean from training runs that disagree: the runs' spread makes the interval span 0
+    (0.25, (0.07, 0.20) * 2 + (0.135,), {"teacher_near_autoencoder_floor": True, "ldm_sr_200_beats_bicubic": False}),
 ])
 def test_each_gate_decides_on_its_numbers(tmp_path, teacher_fd, ldm_200, expected):
     teacher, floor, metric_files = _write(tmp_path, teacher_fd, ldm_200)
@@ -60,24 +63,28 @@ def test_each_gate_decides_on_its_numbers(tmp_path, teacher_fd, ldm_200, expecte
     assert json.loads((tmp_path / "gates.json").read_text()) == gates
 
 
-def test_the_bicubic_gate_pairs_the_resamples(tmp_path):
-    """One run's resample interval is wider than the gap (the old, unpaired rule would fail it); the difference on
-    the same images is not, so the paired gate passes; and its estimate is the difference of the point values."""
-    teacher, floor, metric_files = _write(tmp_path, 0.25, (0.135, 0.135))
+def test_the_bicubic_gate_pairs_the_photographs(tmp_path):
+    """One run's interval over photographs is wider than the gap (an unpaired rule would fail it); the difference
+    with the same photograph left out is not, so the paired gate passes; its estimate is the difference of the
+    point values."""
+    from cddbench import paired
+
+    teacher, floor, metric_files = _write(tmp_path, 0.25, (0.135,) * 5)
     gate = quality_gates(teacher, floor, metric_files, str(tmp_path / "gates.json"))["ldm_sr_200_beats_bicubic"]
-    own_high = np.percentile(0.135 + IMAGES, 97.5)
-    assert own_high > 0.15 and gate["pass"]
+    cells = paired.load(metric_files)
+    own_high = paired.contrast(cells, {("ldm_sr", 200): 1.0}, "fd_proxy").interval(0.95)[1]
+    assert own_high > 0.15 and gate["pass"] and gate["n_photos"] == PHOTOS
     assert gate["difference"] == pytest.approx(-0.015) and gate["difference_high"] < 0 < gate["difference_high"] + 0.015
 
 
 def test_a_gate_without_the_runs_it_reads_is_an_error_naming_the_run(tmp_path):
-    teacher, floor, metric_files = _write(tmp_path, 0.25, (0.10, 0.11))
+    teacher, floor, metric_files = _write(tmp_path, 0.25, (0.10, 0.11) * 2 + (0.1,))
     with pytest.raises(ValueError, match="'ldm_sr'"):
         quality_gates(teacher, floor, metric_files[:1], str(tmp_path / "gates.json"))
 
 
 def test_a_teacher_check_without_the_training_reference_names_the_rerun(tmp_path):
-    teacher, floor, metric_files = _write(tmp_path, 0.25, (0.10, 0.11))
+    teacher, floor, metric_files = _write(tmp_path, 0.25, (0.10, 0.11) * 2 + (0.1,))
     checked = json.loads(open(teacher).read())
     del checked["training_reference"]
     open(teacher, "w").write(json.dumps(checked))

@@ -1,5 +1,6 @@
 """Training and sampling replicates: each seed changes what it names and nothing else, and the paired interval
 (cddbench.paired) counts a systematic difference between training runs, with the coverage it states."""
+import math
 import os
 
 import numpy as np
@@ -93,62 +94,53 @@ def test_the_sampling_seed_changes_the_noise_and_the_training_seed_does_not(job,
     assert not np.array_equal(folders[0, 0], folders[0, 1])
 
 
-def _replicates(rng, images, shift, noise, train_seeds=(0, 1, 2), seeds=(0,), n_boot=100):
+PHOTOS = np.repeat(np.arange(14), 20)  # 14 photographs of 20 test images
+
+
+def _replicates(rng, images, shift, noise, train_seeds=(0, 1, 2, 3, 4), seeds=(0,)):
     """One run's records: per test image ``images`` + a systematic ``shift`` per training seed (normal, sd
-    ``shift``) + per-image sampling ``noise``; resample b holds the same images in every record."""
+    ``shift``) + per-image sampling ``noise``; leave-one-photo-out means over the same photographs in every record."""
+    groups = metrics.photo_groups(PHOTOS)[1]
     reps = []
     for t in train_seeds:
         offset = rng.normal(0, shift)
         for s in seeds:
             x = images + offset + rng.normal(0, noise, len(images))
-            reps.append(paired.Replicate(s, {"m": float(x.mean())}, {"m": metrics.mean_resamples(x, n_boot, 0)}, t))
+            reps.append(paired.Replicate(s, {"m": float(x.mean())}, {"m": metrics.leave_one_out_means(x, groups)}, t))
     return reps
 
 
 def test_a_systematic_spread_between_training_runs_widens_the_interval():
-    """Two methods 0.05 apart whose training runs scatter by 0.1 each: the images alone would decide (a tight
-    interval), the training replicates say that three runs each cannot tell them apart."""
+    """Two methods 0.05 apart whose training runs scatter by 0.1 each: the photographs alone would decide (a tight
+    interval), the training runs say that five runs each cannot tell them apart."""
     rng = np.random.default_rng(5)
-    images = rng.normal(0, 1, 400)
+    images = rng.normal(0, 1, len(PHOTOS))
     quiet = {("a", 4): _replicates(rng, images, 0.0, 0.05), ("b", 4): _replicates(rng, images + 0.05, 0.0, 0.05)}
     noisy = {("a", 4): _replicates(rng, images, 0.1, 0.05), ("b", 4): _replicates(rng, images + 0.05, 0.1, 0.05)}
     w = {("a", 4): 1, ("b", 4): -1}
-    q, n = (paired.contrast(c, w, "m", 0.05) for c in (quiet, noisy))
-    assert q["high"] < 0 and q["replicate_level"] == "train_seed" and q["sd_replicates"] < 0.01
-    assert n["half_width"] > 3 * q["half_width"] and n["low"] < 0 < n["high"]
-    assert n["sd_replicates"] > n["sd_images"] and n["df"] < 10  # few training runs: a t quantile, not z
-
-
-@pytest.mark.parametrize("shift", [0.0, 0.05])
-def test_identical_methods_with_training_replicates_cover_zero_at_the_stated_level(shift):
-    """200 simulated pairs of identical methods, three training runs each with a systematic shift, two sampling
-    seeds each: the 95% interval of their difference covers 0 in 90-99% of them."""
-    rng = np.random.default_rng(6)
-    covered = 0
-    for trial in range(200):
-        images = rng.normal(0, 1, 300)
-        cells = {(r, 1): _replicates(rng, images, shift, 0.3, seeds=(0, 1)) for r in "ab"}
-        est = paired.contrast(cells, {("a", 1): 1, ("b", 1): -1}, "m", 0.05)
-        covered += est["low"] <= 0 <= est["high"]
-    assert 180 <= covered <= 198, covered
+    q, n = (paired.contrast(c, w, "m") for c in (quiet, noisy))
+    assert q.interval(0.95)[1] < 0 and q.paired_seeds and math.sqrt(q.var_seeds) < 0.01
+    (lo_q, hi_q), (lo_n, hi_n) = q.interval(0.95), n.interval(0.95)
+    assert hi_n - lo_n > 3 * (hi_q - lo_q) and lo_n < 0 < hi_n
+    assert n.var_seeds > n.var_photos and n.df < 10  # few training runs: a t quantile, not z
 
 
 def test_runs_with_other_training_seeds_are_not_paired_by_seed():
     rng = np.random.default_rng(7)
-    images = rng.normal(0, 1, 200)
+    images = rng.normal(0, 1, len(PHOTOS))
     cells = {("a", 4): _replicates(rng, images, 0.1, 0.05, train_seeds=(0, 1)),
              ("b", 4): _replicates(rng, images, 0.1, 0.05, train_seeds=(2, 3, 4))}
-    est = paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "m", 0.05)
-    assert not est["paired_replicates"] and est["n_replicates"] == {"a@4": 2, "b@4": 3}
-    assert 1 <= est["df"] < 10
+    est = paired.contrast(cells, {("a", 4): 1, ("b", 4): -1}, "m")
+    assert not est.paired_seeds and est.n_train_seeds == {"a@4": 2, "b@4": 3}
+    assert est.df == 1  # min(P - 1, fewest runs - 1)
 
 
-def test_spread_separates_images_sampling_and_training():
+def test_spread_separates_photographs_sampling_and_training():
     rng = np.random.default_rng(8)
-    images = rng.normal(0, 1, 1000)
+    images = np.repeat(rng.normal(0, 1, 14), 20) + rng.normal(0, 0.1, len(PHOTOS))
     reps = _replicates(rng, images, 0.5, 0.2, train_seeds=range(8), seeds=(0, 1, 2))
     s = paired.spread(reps, "m")
-    assert (s["n_train_seeds"], s["n_seeds"]) == (8, 3)
+    assert (s["n_train_seeds"], s["n_seeds"], s["n_photos"]) == (8, 3, 14)
     assert 0.25 < s["training_seeds"] < 1.0  # sd 0.5 per training run
-    assert s["sampling_seeds"] == pytest.approx(0.2 / np.sqrt(1000), rel=0.5)  # per-image noise, averaged
-    assert s["images"] == pytest.approx(1 / np.sqrt(1000), rel=0.3)  # the image population's sd / sqrt(n)
+    assert s["sampling_seeds"] == pytest.approx(0.2 / np.sqrt(len(PHOTOS)), rel=0.5)  # per-image noise, averaged
+    assert s["photos"] == pytest.approx(1 / np.sqrt(14), rel=0.4)  # the photographs' sd / sqrt(P)

@@ -68,12 +68,11 @@ def test_notes_state_budgets_not_run_rows_and_method_caveats():
     assert "- Real-ESRGAN: its perceptual loss" in notes and "**proxy**" in notes
 
 
-def test_bootstrap_intervals_are_averaged_over_seeds():
-    recs = _records().assign(fd_proxy_ci_low=lambda d: d["fd_proxy"] - 0.1, fd_proxy_ci_high=lambda d: d["fd_proxy"] + 0.3)
-    row = report.summarize(recs, {}).set_index(["run", "steps"]).loc[("ldm_sr", 4)]
-    assert (row["fd_proxy_ci_low"], row["fd_proxy_ci_high"]) == pytest.approx((3.1, 3.5))
-    md = report.to_markdown(report.table1(report.summarize(recs, {})))
-    assert "3.2 ± 0.28 [3.1, 3.5]" in md  # mean ± std over seeds [bootstrap interval]
+def test_cell_intervals_come_from_the_photograph_rule():
+    row = report.summarize(_records(), {}, {("ldm_sr", 4): {"fd_proxy": (3.1, 3.5)}}).set_index(["run", "steps"])
+    assert (row.loc[("ldm_sr", 4), "fd_proxy_ci_low"], row.loc[("ldm_sr", 4), "fd_proxy_ci_high"]) == (3.1, 3.5)
+    md = report.to_markdown(report.table1(report.summarize(_records(), {}, {("ldm_sr", 4): {"fd_proxy": (3.1, 3.5)}})))
+    assert "3.2 ± 0.28 [3.1, 3.5]" in md  # mean ± std over seeds [95% interval]
 
 
 def test_peers_get_a_block_beyond_the_paper_with_ours_1_beside_them():

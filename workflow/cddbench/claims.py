@@ -1,21 +1,24 @@
 """The paper's seven claims (docs: README "Claims"), each decided on the metric records, never written by hand.
 
-Every claim is a family of *comparisons*, each a contrast of (run, steps) cells on one metric (``cddbench.paired``):
-"A beats B on M at k steps" is M(A, k) - M(B, k); a trend is M(run, most steps) - M(run, fewest); "approaches
-LDM-SR-200" is M(Ours-4) - M(LDM-SR-200) - APPROACH x (M(LDM-SR-4) - M(LDM-SR-200)). Each gets a paired bootstrap
-interval (the same test-image resamples, and the same seed draws when the runs share seeds) at the family-wise
-level 1 - FAMILY_ALPHA over the claim's comparisons (Bonferroni: each at 1 - FAMILY_ALPHA / m). A comparison
-*holds* when its interval lies wholly on the claimed side of 0, *does not hold* when wholly on the other side, and is
-*inconclusive* otherwise; its half-width is the smallest difference it could have detected. A ">=" comparison (a tie
-is allowed) is a non-inferiority test: it holds when its interval excludes being worse by more than TIE_MARGIN of the
-baseline's value, does not hold when the interval lies wholly beyond that margin, and is inconclusive otherwise (an
-interval too wide to tell is not a tie). A claim holds when all its comparisons hold, does not hold when any does
-not, and is otherwise inconclusive; a claim whose runs the config did not ask for is *not tested* (the runs it needs
-are named).
+Every claim is a family of *comparisons*, each a contrast of (run, steps) cells on one metric, with an interval over
+test photographs and training runs (``cddbench.paired``): "A beats B on M at k steps" is M(A, k) - M(B, k); a trend
+is M(run, most steps) - M(run, fewest); "approaches LDM-SR-200" is M(Ours-4) - M(LDM-SR-200) - APPROACH x
+(M(LDM-SR-4) - M(LDM-SR-200)); the tie "A >= B" (claim 6) is the contrast M(A) - (1 + TIE_MARGIN) x M(B), B's
+uncertainty included. Each comparison gets two one-sided tests:
 
-FAMILY_ALPHA, APPROACH and the comparisons below were fixed before any run of this rule; they are not tuned.
-TIE_MARGIN came later (2026-12-05), when a run showed the old ">=" rule calling an interval of +-3.1 around an FD of
-0.43 a tie; no claim's verdict of that run depends on its value (docs/results.md).
+- it *holds* when it is on the claim's side at one-sided level ALPHA. A claim *holds* when every comparison holds:
+  an intersection-union test, whose level is ALPHA without any correction (it errs only if every part errs);
+- it *does not hold* when it is on the wrong side by Holm's step-down procedure at family-wise level ALPHA over
+  the claim's comparisons (one-sided). A claim *does not hold* when any comparison does not;
+- otherwise it is *inconclusive*, and so is the claim. A claim whose runs the config did not ask for is *not tested*
+  (the runs it needs are named). Nothing corrects across the seven claims: each claim's verdict is at its own level.
+
+Beside each verdict: the power this design had to find the paper's own relative effect (where its Table 1 has both
+rows) and a 10% / 30% relative effect, the photographs and training runs that 80% power would need, and whether the
+verdict survives dropping any one training run (a verdict one run carries is marked).
+
+ALPHA, APPROACH, TIE_MARGIN, POWER_EFFECTS and the comparisons below were fixed before any run of this rule (the
+photograph as the unit, 2026-12-06); they are not tuned. TIE_MARGIN dates from 2026-12-05 (docs/results.md).
 """
 from __future__ import annotations
 
@@ -30,9 +33,11 @@ from cddbench.paper import (BASELINES_4, DDIM_PRETRAINED, DDIM_V, L2_PIXEL, LPIP
                              OURS_STAR, PAPER_VALUES, PEERS, PER_SAMPLE_T, RANDOM_INIT)
 
 HOLDS, FAILS, UNSURE, UNTESTED = "holds", "does not hold", "inconclusive", "not tested"
-FAMILY_ALPHA = 0.05  # family-wise error rate of each claim (Bonferroni over its comparisons)
+ALPHA = 0.05  # each comparison's one-sided level for "holds"; the family-wise (Holm) level for "does not hold"
 APPROACH = 0.5  # "approaches LDM-SR-200": Ours-4 closes at least half of LDM-SR-4's gap to LDM-SR-200
 TIE_MARGIN = 0.10  # ">=": at most 10% worse than the baseline counts as a tie (non-inferiority margin)
+POWER_EFFECTS = (0.10, 0.30)  # relative effects (of the baseline's value) whose power every comparison reports
+POWER_TARGET = 0.8
 
 
 @dataclass
@@ -42,13 +47,18 @@ class Comparison:
     metric: str
     weights: dict[paired.Cell, float]
     higher_is_better: bool = False
-    tie_allowed: bool = False  # ">=" claims: non-inferiority within TIE_MARGIN of the baseline (decide())
     baseline: paired.Cell | None = None  # the cell the difference is relative to (effect size)
+    margin: float = 0.0  # a tie allowed within this share of the baseline (">="), in the weights already
 
 
-def beats(a: str, b: str, metric: str, steps: int, higher_is_better: bool = False, **kw) -> Comparison:
-    return Comparison(f"{metric}@{steps}: {a} beats {b}", metric, {(a, steps): 1.0, (b, steps): -1.0},
-                      higher_is_better, baseline=(b, steps), **kw)
+def beats(a: str, b: str, metric: str, steps: int, higher_is_better: bool = False, tie_allowed: bool = False
+          ) -> Comparison:
+    """A better than B; with ``tie_allowed``, not worse than B by more than TIE_MARGIN of B: the contrast
+    A - (1 + TIE_MARGIN) B (lower is better; A - (1 - TIE_MARGIN) B when higher is)."""
+    margin = TIE_MARGIN if tie_allowed else 0.0
+    scale = 1 - margin if higher_is_better else 1 + margin
+    name = f"{metric}@{steps}: {a} {'>= (within a tie)' if tie_allowed else 'beats'} {b}"
+    return Comparison(name, metric, {(a, steps): 1.0, (b, steps): -scale}, higher_is_better, (b, steps), margin)
 
 
 def trend(cells, run: str, metric: str, rising: bool) -> Comparison | str:
@@ -175,30 +185,20 @@ def _paper_relative(comparison: Comparison) -> float:
     return (a - b) / b
 
 
-def decide(comparison: Comparison, cells, alpha: float) -> dict:
-    """One comparison's row: the contrast, its interval at level 1 - alpha, effect sizes and the verdict."""
-    row = {"comparison": comparison.name, "metric": comparison.metric}
-    missing = sorted({f"{r} at {s} steps" for r, s in comparison.weights if (r, s) not in cells})
-    if missing:
-        return {**row, "verdict": UNTESTED, "reason": f"missing {', '.join(missing)}"}
-    est = paired.contrast(cells, comparison.weights, comparison.metric, alpha)
-    base = comparison.baseline
-    scale = abs(float(np.mean([r.values[comparison.metric] for r in cells[base]]))) if base else float("nan")
-    margin = TIE_MARGIN * scale if comparison.tie_allowed else 0.0
-    # the interval's bounds toward "worse" and toward "better", as amounts by which the claim's side is worse
-    worst, best = (-est["low"], -est["high"]) if comparison.higher_is_better else (est["high"], est["low"])
-    # with a margin (">="): worse by less than the margin holds, wholly beyond it does not (non-inferiority)
-    verdict = HOLDS if worst < margin else FAILS if best > margin else UNSURE
-    relative = est["estimate"] / scale
-    return {**row, "difference": est["estimate"], "relative": relative,
-            "effect_toward_claim": relative if comparison.higher_is_better else -relative,
-            "mdd_relative": est["half_width"] / scale, "paper_relative": _paper_relative(comparison),
-            "ci_low": est["low"], "ci_high": est["high"],
-            "level": est["level"], "min_detectable": est["half_width"], "df": est["df"],
-            "sd_images": est["sd_images"], "sd_replicates": est["sd_replicates"],
-            "replicate_level": est["replicate_level"], "paired_replicates": est["paired_replicates"],
-            "n_replicates": " ".join(f"{k}:{v}" for k, v in est["n_replicates"].items()),
-            "n_resamples": est["n_resamples"], "verdict": verdict, "reason": ""}
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values: comparison i is rejected at family-wise level a when its value <= a."""
+    order = np.argsort(p_values, kind="stable")
+    m, adjusted, running = len(p_values), [math.nan] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def family_verdicts(p_claim: list[float], p_against: list[float], alpha: float = ALPHA) -> list[str]:
+    """Each comparison's verdict: holds at one-sided ``alpha`` (intersection-union: no correction), does not hold
+    when Holm rejects "on the claim's side or equal" at family-wise ``alpha``, else inconclusive."""
+    return [FAILS if h <= alpha else HOLDS if p < alpha else UNSURE for p, h in zip(p_claim, holm(p_against))]
 
 
 def combine(verdicts: list[str]) -> str:
@@ -209,39 +209,131 @@ def combine(verdicts: list[str]) -> str:
     return HOLDS if all(v == HOLDS for v in verdicts) else UNSURE
 
 
+def _family(comparisons: list[Comparison], cells) -> list[dict]:
+    """The estimates and verdicts of one family (not tested where a cell is missing)."""
+    rows, tested = [], []
+    for c in comparisons:
+        missing = sorted({f"{r} at {s} steps" for r, s in c.weights if (r, s) not in cells})
+        if missing:
+            rows.append({"verdict": UNTESTED, "reason": f"missing {', '.join(missing)}"})
+            continue
+        est = paired.contrast(cells, c.weights, c.metric)
+        toward = 1.0 if c.higher_is_better else -1.0
+        rows.append({"est": est, "p_claim": est.p_below(toward), "p_against": est.p_below(-toward),
+                     "reason": est.reason})
+        tested.append(rows[-1])
+    for row, verdict in zip(tested, family_verdicts([r["p_claim"] for r in tested], [r["p_against"] for r in tested])):
+        row["verdict"] = verdict
+    return rows
+
+
+def _drop_training_run(cells, seed: int):
+    """The cells without training run ``seed`` (methods that learn nothing keep their one record)."""
+    return {c: [r for r in reps if not (r.trained and r.train_seed == seed)] for c, reps in cells.items()}
+
+
+def _scale(comparison: Comparison, cells) -> float:
+    base = comparison.baseline
+    return abs(float(np.mean([r.values[comparison.metric] for r in cells[base]]))) if base in cells else math.nan
+
+
+def _power_columns(comparison: Comparison, est: paired.Estimate, scale: float, paper: float) -> dict:
+    """Power at this design and the design 80% power needs, for the paper's effect and POWER_EFFECTS. An effect r
+    is "A better than B by r x B"; for a tie contrast the margin adds to it (A = B is then a true effect)."""
+    toward_paper = -paper if not comparison.higher_is_better else paper
+    effects = {"paper": toward_paper, **{f"{round(100 * r)}pct": r for r in POWER_EFFECTS}}
+    out = {}
+    for name, r in effects.items():
+        size = (r + comparison.margin) * scale if r == r and r > 0 else math.nan
+        seeds, photos = paired.design_for_power(est, size, ALPHA, POWER_TARGET)
+        out |= {f"power_{name}": paired.power(est, size, ALPHA), f"seeds_for_80_{name}": seeds,
+                f"photos_for_80_{name}_at_{paired.AT_SEEDS}_seeds": photos}
+    return out
+
+
+def decide_family(comparisons: list[Comparison], cells, family: str, claim=math.nan) -> list[dict]:
+    """One row per comparison of a family: the contrast, its interval at two-sided 1 - 2 ALPHA (its bounds are the
+    one-sided tests' bounds), the p-values, power, the verdict and whether it survives dropping any one run."""
+    found = _family(comparisons, cells)
+    seeds = sorted({r.train_seed for c in comparisons for cell in c.weights for r in cells.get(cell, []) if r.trained})
+    dropped = [_family(comparisons, _drop_training_run(cells, t)) for t in seeds] if len(seeds) > 1 else []
+    adjusted = iter(holm([r["p_against"] for r in found if "est" in r]))
+    rows = []
+    for i, (c, r) in enumerate(zip(comparisons, found)):
+        row = {"claim": claim, "family": family, "comparison": c.name, "metric": c.metric}
+        if "est" not in r:
+            rows.append({**row, "verdict": UNTESTED, "reason": r["reason"]})
+            continue
+        est: paired.Estimate = r["est"]
+        scale, paper = _scale(c, cells), _paper_relative(c)
+        low, high = est.interval(1 - 2 * ALPHA)
+        decided = r["verdict"] in (HOLDS, FAILS)
+        relative = est.estimate / scale
+        rows.append({**row, "difference": est.estimate, "relative": relative,
+                     "effect_toward_claim": relative if c.higher_is_better else -relative, "paper_relative": paper,
+                     "ci_low": low, "ci_high": high, "level": 1 - 2 * ALPHA, "se": est.se, "df": est.df,
+                     "p_claim": r["p_claim"], "p_against_holm": next(adjusted),
+                     "sd_photos": math.sqrt(est.var_photos), "sd_seeds": math.sqrt(est.var_seeds),
+                     "n_photos": est.n_photos, "paired_seeds": est.paired_seeds,
+                     "n_train_seeds": " ".join(f"{k}:{v}" for k, v in est.n_train_seeds.items()),
+                     **_power_columns(c, est, scale, paper), "verdict": r["verdict"],
+                     "survives_seed_drop": (all(d[i]["verdict"] == r["verdict"] for d in dropped) if dropped
+                                            else not seeds) if decided else math.nan,
+                     "reason": r["reason"]})
+    return rows
+
+
 def evaluate(cells: dict[paired.Cell, list[paired.Replicate]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(claims, comparisons): one row per claim with its verdict, one row per comparison with the numbers."""
     claims, rows = [], []
     for number, text, check, judged_on in CLAIMS:
         parts = check(cells)
-        comparisons = [p for p in parts if isinstance(p, Comparison)]
-        alpha = FAMILY_ALPHA / max(len(comparisons), 1)
-        found = [decide(c, cells, alpha) for c in comparisons]
-        found += [{"comparison": p, "verdict": UNTESTED, "reason": p} for p in parts if isinstance(p, str)]
-        rows += [{"claim": number, "family": f"claim {number}", **r} for r in found]
+        found = decide_family([p for p in parts if isinstance(p, Comparison)], cells, f"claim {number}", number)
+        found += [{"claim": number, "family": f"claim {number}", "comparison": p, "verdict": UNTESTED, "reason": p}
+                  for p in parts if isinstance(p, str)]
+        rows += found
+        verdict = combine([r["verdict"] for r in found])
         effects = [r["effect_toward_claim"] for r in found if not math.isnan(r.get("effect_toward_claim", math.nan))]
-        claims.append({"claim": number, "text": text, "verdict": combine([r["verdict"] for r in found]),
-                       "metrics": judged_on, "comparisons": len(found),
-                       "decided": sum(r["verdict"] in (HOLDS, FAILS) for r in found),
+        survives = [r["survives_seed_drop"] for r in found if r["verdict"] == verdict and verdict in (HOLDS, FAILS)]
+        claims.append({"claim": number, "text": text, "verdict": verdict, "metrics": judged_on,
+                       "comparisons": len(found), "decided": sum(r["verdict"] in (HOLDS, FAILS) for r in found),
+                       # holds: every comparison must survive; does not hold: one failing comparison that survives
+                       "survives_seed_drop": (all(survives) if verdict == HOLDS else any(survives))
+                       if survives else math.nan,
                        "median_effect_toward_claim": float(np.median(effects)) if effects else math.nan,
-                       "family_level": 1 - FAMILY_ALPHA})
+                       "level": 1 - ALPHA})
     for run, comparisons in external_comparisons(cells).items():  # not claims of the paper: rows of their own
-        alpha = FAMILY_ALPHA / len(comparisons)
-        rows += [{"claim": math.nan, "family": f"external {run}", **decide(c, cells, alpha)} for c in comparisons]
+        rows += decide_family(comparisons, cells, f"external {run}")
     for run, comparisons in peer_comparisons(cells).items():  # beyond the paper (results/peers.md)
-        alpha = FAMILY_ALPHA / max(len(comparisons), 1)
-        rows += [{"claim": math.nan, "family": f"peer {run}", **decide(c, cells, alpha)} for c in comparisons]
+        rows += decide_family(comparisons, cells, f"peer {run}")
     return pd.DataFrame(claims), pd.DataFrame(rows)
 
 
+RULE = ("Intervals over test photographs (delete-one-photo jackknife) and training runs (`cddbench.paired`; "
+        "docs/statistics.md). A comparison *holds* when it is on the claim's side at one-sided level {a:g} (a claim "
+        "holds when all its comparisons do: an intersection-union test), *does not hold* when it is on the wrong "
+        "side by Holm's procedure at family-wise level {a:g} over the claim's comparisons, and is otherwise "
+        "inconclusive. Nothing corrects across the seven claims. Intervals are two-sided {lv:.0%} (their bounds are "
+        "the one-sided tests'). `power`: the chance this design had to decide a true effect of the paper's own size "
+        "(where its Table 1 has both rows) / 10% / 30% of the baseline's value, from the measured photograph and "
+        "training-run variances; `80% needs`: training runs with unlimited photographs, or photographs at "
+        "{at} runs, for 80% power at 30%. *one run carries it*: the verdict changes when some one training run is "
+        "left out.")
+
+
+def _fmt(v, fmt="{:.2f}") -> str:
+    if v != v:
+        return "—"
+    return "never" if math.isinf(v) else fmt.format(v)
+
+
 def to_markdown(claims: pd.DataFrame, comparisons: pd.DataFrame) -> str:
-    lines = [f"Paired intervals over test images and training / sampling replicates (`cddbench.paired`); each "
-             f"claim's comparisons at family-wise level {1 - FAMILY_ALPHA:g} (Bonferroni). `rel`: the difference "
-             "relative to the baseline cell; `mdd`: the half-width, the smallest difference the comparison could "
-             "detect (relative in brackets); `paper`: the paper's own relative difference where its Table 1 has both "
-             "rows.", "",
-             "| # | claim | verdict | decided | median effect toward the claim |", "| --- | --- | --- | --- | --- |"]
+    lines = [RULE.format(a=ALPHA, lv=1 - 2 * ALPHA, at=paired.AT_SEEDS), "",
+             "| # | claim | verdict | decided | survives dropping a training run | median effect toward the claim |",
+             "| --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r.claim} | {r.text} | **{r.verdict}** | {r.decided} of {r.comparisons} | "
+              + ("—" if r.survives_seed_drop != r.survives_seed_drop else "yes" if r.survives_seed_drop
+                 else "**no: one run carries it**") + " | "
               + ("—" if math.isnan(r.median_effect_toward_claim) else f"{r.median_effect_toward_claim:+.1%}")
               + " |" for r in claims.itertuples()]
     sections = [(f"claim {r.claim}", f"Claim {r.claim} ({r.verdict}), judged on {r.metrics}:")
@@ -261,10 +353,15 @@ def _comparison_lines(comparisons: pd.DataFrame, family: str) -> list[str]:
             lines.append(f"- {c.comparison}: {c.verdict} ({c.reason})")
             continue
         rel = "" if math.isnan(c.relative) else f" (rel {c.relative:+.1%})"
-        mdd = "" if math.isnan(c.mdd_relative) else f" ({c.mdd_relative:.1%})"
         paper = "" if math.isnan(c.paper_relative) else f", paper {c.paper_relative:+.1%}"
-        lines.append(f"- {c.comparison}: difference {c.difference:.4g}{rel} [{c.ci_low:.4g}, {c.ci_high:.4g}] "
-                     f"at {c.level:.4f}, mdd {c.min_detectable:.3g}{mdd}{paper} -> {c.verdict}")
+        power = "/".join(_fmt(getattr(c, f"power_{k}")) for k in ("paper", "10pct", "30pct"))
+        needs = (f"{_fmt(c.seeds_for_80_30pct, '{:.0f}')} runs or "
+                 f"{_fmt(getattr(c, f'photos_for_80_30pct_at_{paired.AT_SEEDS}_seeds'), '{:.0f}')} photos")
+        carried = " (one run carries it)" if c.survives_seed_drop in (False, 0) else ""
+        why = f"; {c.reason}" if c.reason else ""
+        lines.append(f"- {c.comparison}: {c.difference:.4g}{rel} [{_fmt(c.ci_low, '{:.4g}')}, "
+                     f"{_fmt(c.ci_high, '{:.4g}')}]{paper}; {c.n_photos} photos, runs {c.n_train_seeds}, df "
+                     f"{_fmt(c.df, '{:.1f}')}; power {power}; 80% needs {needs} -> **{c.verdict}**{carried}{why}")
     return lines
 
 
@@ -272,9 +369,9 @@ def peers_markdown(comparisons: pd.DataFrame) -> str:
     """results/peers.md: each peer beyond the paper against Ours at the same step count, by the claims' rule."""
     families = [f for f in dict.fromkeys(comparisons.get("family", [])) if f.startswith("peer ")]
     lines = ["# The peers beyond the paper against Ours (CDD)", "",
-             f"The claims' rule (`cddbench.claims`): paired intervals over test images and training / sampling "
-             f"replicates (`cddbench.paired`), each peer's comparisons one family at level {1 - FAMILY_ALPHA:g} "
-             "(Bonferroni). \"holds\": the peer is better than Ours at that step count (lower FD / LPIPS)."]
+             "The claims' rule (`cddbench.claims`), each peer's comparisons one family. \"holds\": the peer is "
+             "better than Ours at that step count (lower FD / LPIPS). " + RULE.format(a=ALPHA, lv=1 - 2 * ALPHA,
+                                                                                  at=paired.AT_SEEDS)]
     if not families:
         return "\n".join(lines + ["", f"No peer ran in this config ({', '.join(PEERS)}; "
                                        "`--configfile configs/peers.yaml` adds them)."])

@@ -14,9 +14,14 @@ def hr_test_images(test_pairs: str) -> np.ndarray:
     return np.stack([np.asarray(im.convert("RGB")) for im in data.load_split(test_pairs)["hr"]])
 
 
+def test_photos(test_pairs: str) -> list[str]:
+    """The source photograph of every test image, in the test set's order: the unit of the intervals."""
+    return list(data.load_split(test_pairs)["source"])
+
+
 def with_device(cfg: dict) -> dict:
-    """The ``evaluate`` section with the config's resolved ``device`` added: the metric networks, the bootstrap's
-    eigendecompositions and KD's kernel sums run there (a CUDA GPU when present; the same numbers to ~1e-12)."""
+    """The ``evaluate`` section with the config's resolved ``device`` added: the metric networks, the leave-one-photo-out
+    FDs' eigendecompositions and KD's kernel sums run there (a CUDA GPU when present; the same numbers to ~1e-12)."""
     from cddbench import config
 
     return {**cfg["evaluate"], "device": config.device(cfg)}
@@ -38,19 +43,17 @@ def reference(cfg: dict, test_pairs: str, out_npz: str) -> dict:
 
 
 def measure_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, backend: str, ecfg: dict,
-                   seed: int, paired: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+                   seed: int, paired: bool = True, photos: list[str] | None = None) -> tuple[dict, dict[str, np.ndarray]]:
     """All metrics of ``images`` against the HR references (paired metrics only when ``paired``): the record, and
-    per metric its per-image values (``<metric>``) and its value on each bootstrap resample of the test images
-    (``<metric>_resamples``; resample b holds the same images in every record, ``metrics.bootstrap_indices``)."""
-    n, n_boot = metrics.names(backend), ecfg.get("bootstrap", 0)
+    per metric its per-image values (``<metric>``, where it has them) and, given each image's source ``photos``,
+    its value with each photograph left out in turn (``<metric>_loo``, in the order of ``photos``; FD and KD leave
+    the photograph out of the reference too): what ``cddbench.paired``'s delete-one-photo jackknife reads."""
+    n = metrics.names(backend)
     feats = metrics.FeatureSpace(backend, ecfg)(images, ecfg["batch_size"])
     device = ecfg.get("device", "cpu")  # set by the callers from the config's device (metrics.FeatureSpace)
     out = {n.fd: metrics.frechet_distance(feats, ref_feats),
            n.kd: metrics.kernel_distance(feats, ref_feats, seed, device=device)}
     arrays: dict[str, np.ndarray] = {}
-    if n_boot:
-        arrays[f"{n.fd}_resamples"] = metrics.frechet_distance_resamples(feats, ref_feats, n_boot, seed, device)
-        out[f"{n.fd}_ci_low"], out[f"{n.fd}_ci_high"] = metrics.percentile_interval(arrays[f"{n.fd}_resamples"])
     per_image = {"saturation": metrics.saturation(images), "sharpness": metrics.sharpness(images)}
     if paired:
         if images.shape != hr.shape:
@@ -58,13 +61,18 @@ def measure_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, ba
         per_image[n.lpips] = metrics.Lpips(backend, ecfg)(images, hr, ecfg["batch_size"])
         per_image["colour_error"] = metrics.colour_error(images, hr)
         per_image["psnr"], per_image["ssim"] = metrics.psnr(images, hr), metrics.ssim(images, hr)
-    for name, values in per_image.items():  # means over test images, with their bootstrap 95% intervals
+    for name, values in per_image.items():  # means over test images
         arrays[name] = np.asarray(values, dtype=np.float64).ravel()
         out[name] = float(np.mean(values))
-        if n_boot:
-            arrays[f"{name}_resamples"] = metrics.mean_resamples(values, n_boot, seed)
-            if name not in ("psnr", "ssim"):  # the records' (and runs.csv's) columns as before: PSNR/SSIM means only
-                out[f"{name}_ci_low"], out[f"{name}_ci_high"] = metrics.percentile_interval(arrays[f"{name}_resamples"])
+    if photos is not None:
+        if len(photos) != len(images):
+            raise ValueError(f"{len(photos)} photo labels for {len(images)} images")
+        names, groups = metrics.photo_groups(photos)
+        arrays["photos"] = np.array(names)
+        arrays[f"{n.fd}_loo"] = metrics.frechet_distance_loo(feats, ref_feats, groups, device)
+        arrays[f"{n.kd}_loo"] = metrics.kernel_distance_loo(feats, ref_feats, groups, seed, device)
+        for name in per_image:
+            arrays[f"{name}_loo"] = metrics.leave_one_out_means(arrays[name], groups)
     return out, arrays
 
 
@@ -75,7 +83,7 @@ def evaluate_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, b
 
 
 def per_image_file(record_json: str) -> str:
-    """Where a metric record's per-image values and bootstrap resamples live: beside it, ``.npz``."""
+    """Where a metric record's per-image and leave-one-photo-out values live: beside it, ``.npz``."""
     return record_json[: -len(".json")] + ".npz"
 
 
@@ -89,21 +97,22 @@ def evaluate_run(cfg: dict, samples_dir: str, steps: list[int], test_pairs: str,
     backend = str(ref["backend"])
     if backend != metrics.resolve_backend(ecfg):
         raise RuntimeError(f"{ref_npz} was made with the {backend} backend; rerun the reference_features rule")
-    hr = hr_test_images(test_pairs)
+    hr, photos = hr_test_images(test_pairs), test_photos(test_pairs)
     os.makedirs(out_dir, exist_ok=True)
-    return {k: _evaluate_folder(cfg, ecfg, f"{samples_dir}/{k}", hr, ref["features"], backend, f"{out_dir}/{k}.json")
-            for k in steps}
+    return {k: _evaluate_folder(cfg, ecfg, f"{samples_dir}/{k}", hr, photos, ref["features"], backend,
+                                f"{out_dir}/{k}.json") for k in steps}
 
 
-def _evaluate_folder(cfg: dict, ecfg: dict, sample_dir: str, hr: np.ndarray, ref_feats: np.ndarray, backend: str,
-                     out_json: str) -> dict:
+def _evaluate_folder(cfg: dict, ecfg: dict, sample_dir: str, hr: np.ndarray, photos: list[str],
+                     ref_feats: np.ndarray, backend: str, out_json: str) -> dict:
     with open(f"{sample_dir}/timing.json") as f:
         timing = json.load(f)
     record = {**timing, "metric_backend": backend, "resolution": int(hr.shape[1]),
               "proxy_note": None if backend == "standard" else
               "fd_proxy/kd_proxy/lpips_proxy use a seeded random AlexNet; not comparable to published FID/LPIPS"}
-    values, arrays = measure_images(read_folder(sample_dir), hr, ref_feats, backend, ecfg, cfg["seed"])
-    record.update(values)
+    values, arrays = measure_images(read_folder(sample_dir), hr, ref_feats, backend, ecfg, cfg["seed"],
+                                    photos=photos)
+    record.update(values, n_photos=len(arrays["photos"]))
     with open(out_json, "w") as f:
         json.dump(record, f, indent=1)
     np.savez(per_image_file(out_json), **arrays)

@@ -11,7 +11,7 @@ from cddbench.paper import FIG3_PANELS, FIG5_PANELS
 
 def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The numbers behind Fig. 5 and Fig. 3 (``results/ablations.csv``): one row per (figure, panel, variant,
-    steps) with every metric's mean, std over seeds and bootstrap interval; a variant the config did not ask for
+    steps) with every metric's mean, std over seeds and 95% interval (runs.csv's); a variant the config did not ask for
     is a row marked "not run"."""
     rows = []
     for figure, panels in (("fig5", FIG5_PANELS), ("fig3", FIG3_PANELS)):

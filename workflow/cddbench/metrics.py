@@ -162,119 +162,49 @@ def _sqrtm_with_disp() -> None:
     linalg.sqrtm = sqrtm
 
 
-def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, n) test-image indices of the bootstrap resamples. Every record of a config draws the same ones (same
-    seed, same test set), so resample b of two runs holds the same images: what makes their difference paired."""
-    return np.random.default_rng(seed).integers(0, n, (n_boot, n))
+def photo_groups(photos) -> tuple[list[str], list[np.ndarray]]:
+    """(names, indices): the test photographs in order of first appearance and the test-image indices of each. The
+    photograph, not the patch, is the independent unit of the test set (``cddbench.paired``)."""
+    photos = np.asarray(photos)
+    names = list(dict.fromkeys(photos.tolist()))
+    return names, [np.flatnonzero(photos == p) for p in names]
 
 
-def percentile_interval(resamples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    lo, hi = np.quantile(resamples, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
-
-
-def frechet_distance_resamples(f1: np.ndarray, f2: np.ndarray, n_boot: int, seed: int,
-                               device: str = "cpu") -> np.ndarray:
-    """The Frechet distance of each bootstrap resample (``bootstrap_indices``) of the images behind ``f1``."""
-    return frechet_distances(f1, f2, bootstrap_indices(len(f1), n_boot, seed), device)
-
-
-def frechet_distances(f1: np.ndarray, f2: np.ndarray, index_sets, device: str = "cpu") -> np.ndarray:
-    """The Frechet distance of the images ``f1[idx]`` (repeats allowed) against ``f2`` (the reference, fixed), for
-    each ``idx`` in ``index_sets``.
-
-    Written here because a bootstrap needs hundreds of FDs and clean-fid's takes a general d x d matrix square root
-    each (seconds at d = 1152 or 2048). The trace term tr sqrt(S1 S2) is a sum of square roots of eigenvalues of a
-    symmetric matrix, whichever of n (images) and d (features) is smaller sets its size:
-    - n <= d: eig(C C^T) / ((n - 1)(m - 1)) with C = A B^T (A, B the centred features), every term of a resample
-      a row/column pick of Gram matrices computed once;
-    - n > d: eig(cov(X S2^{1/2})), the resample's covariance after one fixed d x d transform.
-    (tests/test_metrics.py checks both against clean-fid.) On a CUDA ``device`` the n > d case runs there in float64
-    (a 1152 x 1152 eigendecomposition per resample is most of an evaluation's time on one CPU core); there the index
-    sets must be rows of one array.
-    """
-    if len(f1) > f1.shape[1] and _use_torch(device):
-        return _covariance_resamples_torch(f1, f2, np.asarray(index_sets), device)
-    fd = _gram_resampler(f1, f2) if len(f1) <= f1.shape[1] else _covariance_resampler(f1, f2)
-    return np.array([fd(idx) for idx in index_sets])
-
-
-def _gram_resampler(f1: np.ndarray, f2: np.ndarray):
-    m = len(f2)
-    mu2 = f2.mean(axis=0)
-    b = f2 - mu2
-    g = f1 @ b.T                # x_i . b_j
-    k = f1 @ f1.T               # x_i . x_j
-    p = f1 @ mu2                # x_i . mu2
-    const = (mu2 @ mu2) + (b * b).sum() / (m - 1)
-    return lambda idx: _frechet_from_grams(g[idx], k[np.ix_(idx, idx)], p[idx], const, m)
-
-
-def _covariance_resampler(f1: np.ndarray, f2: np.ndarray):
-    from scipy.linalg.blas import dsyrk
-
-    mu2, s2 = f2.mean(axis=0), np.cov(f2, rowvar=False)
-    w, v = np.linalg.eigh(s2)
-    y = f1 @ ((v * np.sqrt(w.clip(min=0))) @ v.T)  # rows x_i S2^{1/2}: cov(y) = S2^{1/2} S1 S2^{1/2}
-    const = mu2 @ mu2 + np.trace(s2)
-
-    def fd(idx):
-        # a resample as its distinct images u with multiplicities c: the same sums over ~63% of the rows, and the
-        # covariance by a symmetric rank-k update (BLAS syrk, half a general product's work)
-        c = np.bincount(idx, minlength=len(f1))
-        u = np.flatnonzero(c)
-        cu, n = c[u].astype(np.float64), len(idx)
-        x, yu = f1[u], y[u]
-        mu1 = cu @ x / n
-        tr1 = cu @ ((x - mu1) ** 2).sum(axis=1) / (n - 1)
-        z = (yu - cu @ yu / n) * np.sqrt(cu)[:, None]  # centred first, in float64: no cancellation in z^T z
-        lam = np.linalg.eigvalsh(dsyrk(1.0 / (n - 1), z.T, lower=1), UPLO="L")  # syrk fills the lower triangle
-        return float(mu1 @ mu1 - 2 * mu1 @ mu2 + tr1 + const - 2 * np.sqrt(lam.clip(min=0)).sum())
-
-    return fd
-
-
-def _use_torch(device: str) -> bool:
-    """Whether the FD bootstrap runs in torch on ``device`` (an accelerator) rather than numpy on the CPU (KD always
-    runs in torch, on ``device``)."""
-    return torch.device(device).type != "cpu"
-
-
-def _covariance_resamples_torch(f1: np.ndarray, f2: np.ndarray, indices: np.ndarray, device: str) -> np.ndarray:
-    """``_covariance_resampler`` for every resample at once, in float64 on ``device``."""
-    mu2, s2 = f2.mean(axis=0), np.cov(f2, rowvar=False)
-    w, v = np.linalg.eigh(s2)
-    f1_t = torch.from_numpy(f1).to(device)
-    y_t = torch.from_numpy(f1 @ ((v * np.sqrt(w.clip(min=0))) @ v.T)).to(device)
-    mu2_t, const = torch.from_numpy(mu2).to(device), float(mu2 @ mu2 + np.trace(s2))
-    out = []
-    for idx in torch.from_numpy(indices).to(device).split(25):  # 25 covariances of d x d float64 at a time
-        x, yi = f1_t[idx], y_t[idx]
-        mu1 = x.mean(dim=1)
-        n = x.shape[1]
-        tr1 = ((x - mu1[:, None]) ** 2).sum(dim=(1, 2)) / (n - 1)
-        yc = yi - yi.mean(dim=1, keepdim=True)
-        lam = torch.linalg.eigvalsh(yc.transpose(1, 2) @ yc / (n - 1))
-        fd = (mu1 * mu1).sum(1) - 2 * mu1 @ mu2_t + tr1 + const - 2 * lam.clamp(min=0).sqrt().sum(1)
-        out.append(fd.cpu().numpy())
-    return np.concatenate(out)
-
-
-def mean_resamples(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """The mean of per-image values (LPIPS, PSNR, saturation, ...) on each bootstrap resample of the test images."""
+def leave_one_out_means(values: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """The mean of per-image values with each group (photograph) left out in turn: (n_groups,)."""
     values = np.asarray(values, dtype=np.float64).ravel()
-    return values[bootstrap_indices(len(values), n_boot, seed)].mean(axis=1)
+    total, n = values.sum(), len(values)
+    return np.array([(total - values[g].sum()) / (n - len(g)) for g in groups])
 
 
-def _frechet_from_grams(g: np.ndarray, k: np.ndarray, p: np.ndarray, const: float, m: int) -> float:
-    """FD of the images whose Gram rows are given (g: x.b, k: x.x, p: x.mu2) against the fixed reference."""
-    n = len(k)
-    c = g - g.mean(axis=0)                              # (x_i - mu1) . b_j
-    mu1_sq = k.mean()                                   # |mu1|^2
-    tr1 = (np.trace(k) - n * mu1_sq) / (n - 1)          # tr S1
-    lam = np.linalg.eigvalsh(c @ c.T) / ((n - 1) * (m - 1))
-    # |mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr sqrt(S1 S2), with |mu2|^2 + tr S2 in const
-    return float(mu1_sq - 2 * p.mean() + tr1 + const - 2 * np.sqrt(lam.clip(min=0)).sum())
+def frechet_distance_loo(f1: np.ndarray, f2: np.ndarray, groups: list[np.ndarray], device: str = "cpu") -> np.ndarray:
+    """The Frechet distance with each group (photograph) left out of the outputs ``f1`` *and* the reference ``f2``
+    (rows paired: output i is the sample of reference image i), for the delete-one-photo jackknife.
+
+    Written here because clean-fid takes a general d x d matrix square root per FD (seconds at d = 1152 or 2048).
+    Each leave-one-out covariance is the full one downdated by the group's rows (features centred once, so no
+    cancellation), and tr sqrt(S1 S2) = sum of square roots of the eigenvalues of S2^{1/2} S1 S2^{1/2}: two
+    symmetric eigendecompositions per group, in float64 on ``device`` (tests/test_metrics.py checks every value
+    against clean-fid)."""
+    if f1.shape != f2.shape:
+        raise ValueError(f"leave-one-photo-out FD needs paired rows: outputs {f1.shape}, reference {f2.shape}")
+    x, y = (torch.from_numpy(np.asarray(f, np.float64)).to(device) for f in (f1, f2))
+    x, y = x - x.mean(dim=0), y - y.mean(dim=0)  # centred; the shift to the outputs' mean is put back below
+    shift = torch.from_numpy(np.asarray(f1, np.float64).mean(0) - np.asarray(f2, np.float64).mean(0)).to(device)
+    sx, sy, gx, gy = x.sum(0), y.sum(0), x.T @ x, y.T @ y
+    out = []
+    for g in groups:
+        gi = torch.from_numpy(np.asarray(g)).to(device)
+        xg, yg, n = x[gi], y[gi], len(x) - len(g)
+        mx, my = (sx - xg.sum(0)) / n, (sy - yg.sum(0)) / n
+        s1 = (gx - xg.T @ xg - n * torch.outer(mx, mx)) / (n - 1)
+        s2 = (gy - yg.T @ yg - n * torch.outer(my, my)) / (n - 1)
+        w, v = torch.linalg.eigh(s2)
+        root = (v * w.clamp(min=0).sqrt()) @ v.T
+        lam = torch.linalg.eigvalsh(root @ s1 @ root)
+        mean_term = ((mx + shift - my) ** 2).sum()
+        out.append(float(mean_term + s1.trace() + s2.trace() - 2 * lam.clamp(min=0).sqrt().sum()))
+    return np.array(out)
 
 
 def kernel_distance(f1: np.ndarray, f2: np.ndarray, seed: int, num_subsets: int = 100,
@@ -284,22 +214,43 @@ def kernel_distance(f1: np.ndarray, f2: np.ndarray, seed: int, num_subsets: int 
     images); here the three kernel matrices are computed once, and every subset's block sum is v_x^T K v_y with
     0/1 membership vectors: all subsets in one matrix product. The same draws in the same order, so the same
     number to rounding (tests/test_metrics.py checks it against clean-fid). In float64 on ``device``."""
+    keep = [(np.arange(len(f1)), np.arange(len(f2)))]
+    return float(_kernel_distances(f1, f2, keep, seed, num_subsets, max_subset_size, device)[0])
+
+
+def kernel_distance_loo(f1: np.ndarray, f2: np.ndarray, groups: list[np.ndarray], seed: int,
+                        device: str = "cpu") -> np.ndarray:
+    """``kernel_distance`` with each group (photograph) left out of the outputs and the paired reference: the
+    kernel matrices once, each group's subsets drawn (from the same seed) among the images it keeps."""
+    if f1.shape != f2.shape:
+        raise ValueError(f"leave-one-photo-out KD needs paired rows: outputs {f1.shape}, reference {f2.shape}")
+    everything = np.arange(len(f1))
+    keep = [(k, k) for k in (np.setdiff1d(everything, g) for g in groups)]
+    return _kernel_distances(f1, f2, keep, seed, device=device)
+
+
+def _kernel_distances(f1, f2, keep, seed, num_subsets=100, max_subset_size=1000, device="cpu") -> np.ndarray:
     d = f1.shape[1]
-    m = min(len(f1), len(f2), max_subset_size)
-    rng = np.random.RandomState(seed)  # the global np.random stream clean-fid draws from, seeded, without touching it
-    vx, vy = np.zeros((len(f2), num_subsets)), np.zeros((len(f1), num_subsets))
-    for s in range(num_subsets):  # clean-fid: x from feats2 first, then y from feats1
-        vx[rng.choice(len(f2), m, replace=False), s] = 1.0
-        vy[rng.choice(len(f1), m, replace=False), s] = 1.0
-    t1, t2, vx, vy = (torch.from_numpy(np.asarray(a, np.float64)).to(device) for a in (f1, f2, vx, vy))
+    t1, t2 = (torch.from_numpy(np.asarray(a, np.float64)).to(device) for a in (f1, f2))
     kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((t2, t2), (t1, t1), (t2, t1)))
 
     def block_sums(k, u, v):  # sum of k[i, j] over i in subset s of u, j in subset s of v, for every s
         return (u * (k @ v)).sum(dim=0)
 
-    off_diagonal = (block_sums(kxx, vx, vx) - vx.T @ kxx.diagonal() + block_sums(kyy, vy, vy) - vy.T @ kyy.diagonal())
-    t = off_diagonal / (m - 1) - block_sums(kxy, vx, vy) * 2 / m
-    return float(t.sum().item() / num_subsets / m)
+    out = []
+    for keep1, keep2 in keep:
+        m = min(len(keep1), len(keep2), max_subset_size)
+        rng = np.random.RandomState(seed)  # the global np.random stream clean-fid draws from, seeded, untouched
+        vx, vy = np.zeros((len(f2), num_subsets)), np.zeros((len(f1), num_subsets))
+        for s in range(num_subsets):  # clean-fid: x from feats2 first, then y from feats1
+            vx[keep2[rng.choice(len(keep2), m, replace=False)], s] = 1.0
+            vy[keep1[rng.choice(len(keep1), m, replace=False)], s] = 1.0
+        vx, vy = (torch.from_numpy(a).to(device) for a in (vx, vy))
+        off_diagonal = (block_sums(kxx, vx, vx) - vx.T @ kxx.diagonal()
+                        + block_sums(kyy, vy, vy) - vy.T @ kyy.diagonal())
+        t = off_diagonal / (m - 1) - block_sums(kxy, vx, vy) * 2 / m
+        out.append(float(t.sum().item() / num_subsets / m))
+    return np.array(out)
 
 
 # ---------------------------------------------------------------- LPIPS

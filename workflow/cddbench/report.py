@@ -35,28 +35,23 @@ def label(run: str, method: str) -> str:
     return display if run == method else f"{display} [{run[len(method) + 1:]}]"
 
 
-def intervals(metric_files: list[str], alpha: float = 0.05) -> dict[tuple[str, int], dict[str, tuple[float, float]]]:
-    """{(run, steps): {metric: (low, high)}}: each cell's (1 - alpha) interval over test images and its training
-    and sampling replicates (``cddbench.paired``), for every metric whose records keep bootstrap resamples."""
+def intervals(metric_files: list[str], level: float = 0.95) -> dict[tuple[str, int], dict[str, tuple[float, float]]]:
+    """{(run, steps): {metric: (low, high)}}: each cell's ``level`` interval over test photographs and training runs
+    (``cddbench.paired.cell_interval``: it never leaves the metric's range), for every metric with
+    leave-one-photo-out values."""
     from cddbench import paired
 
     cells = paired.load(metric_files)
-    out = {}
-    for cell, reps in cells.items():
-        names = set.intersection(*(set(r.resamples) for r in reps))
-        out[cell] = {}
-        for m in sorted(names):
-            est = paired.contrast(cells, {cell: 1.0}, m, alpha)
-            out[cell][m] = (est["low"], est["high"])
-    return out
+    return {cell: {m: paired.cell_interval(cells, cell, m, level)
+                   for m in sorted(set.intersection(*(set(r.loo) for r in reps)))}
+            for cell, reps in cells.items()}
 
 
 def summarize(records: pd.DataFrame, params: dict[str, dict],
               cell_intervals: dict[tuple[str, int], dict[str, tuple[float, float]]] | None = None) -> pd.DataFrame:
     """One row per (run, steps), in config order: mean and std over its replicates (training x sampling seeds) of
     every metric, params, NFE and the paper's values where the paper has that row. With ``cell_intervals``
-    (``intervals``), a metric's ``_ci_low`` / ``_ci_high`` are that interval; without, each record's bootstrap
-    interval over test images, averaged over replicates."""
+    (``intervals``), a metric's ``_ci_low`` / ``_ci_high`` are that interval."""
     backends = set(records["metric_backend"])
     if len(backends) != 1:
         raise ValueError(f"records mix metric backends {sorted(backends)}; rerun the evaluation")
@@ -71,12 +66,11 @@ def summarize(records: pd.DataFrame, params: dict[str, dict],
                "params_trained": p.get("params_trained", 0), "params_total": p.get("params_total", 0),
                "images_seen": p.get("images_seen", 0),
                "n_train_seeds": g["train_seed"].nunique() if "train_seed" in g else 1,
-               "n_seeds": g["seed"].nunique(), "n_images": int(g["n_images"].iloc[0])}
+               "n_seeds": g["seed"].nunique(), "n_images": int(g["n_images"].iloc[0]),
+               "n_photos": int(g["n_photos"].iloc[0]) if "n_photos" in g else math.nan}
         for c in cols:
             row[f"{c}_mean"] = float(g[c].mean())
             row[f"{c}_std"] = float(g[c].std(ddof=1)) if len(g) > 1 else math.nan
-            if f"{c}_ci_low" in g:  # the bootstrap interval over test images, averaged over seeds
-                row[f"{c}_ci_low"], row[f"{c}_ci_high"] = float(g[f"{c}_ci_low"].mean()), float(g[f"{c}_ci_high"].mean())
             if cell_intervals and c in cell_intervals.get((run, int(steps)), {}):
                 row[f"{c}_ci_low"], row[f"{c}_ci_high"] = cell_intervals[(run, int(steps))][c]
         row["paper_fid"], row["paper_lpips"] = PAPER_VALUES.get((run, int(steps)), (math.nan, math.nan))
@@ -107,7 +101,7 @@ def table1(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """Mean ± std cells (with the bootstrap interval over test images in brackets where recorded: FD, LPIPS), the
+    """Mean ± std cells (with the 95% interval over test photographs and training runs in brackets), the
     metric names as the backend gave them, and the paper's values beside ours."""
     shown = ["row", "nfe", "params_trained", "params_total"]
     out = table[shown].copy()
@@ -120,7 +114,7 @@ def to_markdown(table: pd.DataFrame) -> str:
             lo, hi = (table.get(f"{c}_ci_{e}", pd.Series(math.nan, index=table.index)) for e in ("low", "high"))
             out[c] = ["not run" if math.isnan(m) else
                       mean_fmt.format(m) + ("" if math.isnan(s) else " ± " + std_fmt.format(s))
-                      + ("" if math.isnan(a) else f" [{a:.3g}, {b:.3g}]")  # bootstrap 95% interval (FD, LPIPS)
+                      + ("" if math.isnan(a) else f" [{a:.3g}, {b:.3g}]")  # 95% interval, photographs x training runs
                       for m, s, a, b in zip(table[f"{c}_mean"], table[f"{c}_std"], lo, hi)]
     out["paper FID"] = table["paper_fid"].map(lambda v: "" if math.isnan(v) else f"{v:.2f}")
     out["paper LPIPS"] = table["paper_lpips"].map(lambda v: "" if math.isnan(v) else f"{v:.4f}")
@@ -141,6 +135,11 @@ def read_params(model_dirs: list[str]) -> dict[str, dict]:
     return out
 
 
+def _count(table: pd.DataFrame, column: str) -> str:
+    values = table[column].dropna() if column in table else []
+    return f"{int(values.iloc[0])}" if len(values) else "?"
+
+
 def table_notes(table: pd.DataFrame, gates: dict) -> str:
     """The protocol under the table: backend, images, seeds, and the quality gates' verdicts."""
     backend = table["metric_backend"].iloc[0]
@@ -150,7 +149,8 @@ def table_notes(table: pd.DataFrame, gates: dict) -> str:
                 "AlexNet weights were not available); their values are not comparable to the paper's FID / LPIPS."),
              f"- Test images: {int(table['n_images'].iloc[0])}; cells are mean ± std over "
              f"{int(table['n_train_seeds'].max())} training x {int(table['n_seeds'].max())} sampling seed(s), in "
-             "brackets the 95% interval over test images and training / sampling replicates (`cddbench.paired`). "
+             f"brackets the 95% interval over the {_count(table, 'n_photos')} test photographs and the training "
+             "runs (`cddbench.paired`; unbounded where a trained row has one run). "
              "Seconds per image (measured on this machine) are in runs.csv.",
              "- `paper FID` / `paper LPIPS`: the paper's Table 1 (real-world 4x SR at 512 px), for reference only."]
     run = table[table["status"] == "measured"]

@@ -52,7 +52,6 @@ def distort(hr: np.ndarray, family: str, level: float, seed: int) -> np.ndarray:
 
 def validate_metrics(hr: np.ndarray, ref_feats: np.ndarray, backend: str, ecfg: dict, seed: int) -> pd.DataFrame:
     """One row per (distortion, level), plus the undistorted HR set: every metric of the backend."""
-    ecfg = {**ecfg, "bootstrap": 0}  # point values: the table is about the metrics' response, not its noise
     cases = [("none", "-", 0, 0)] + [(f, p, lv, i + 1) for f, p, levels in GRADED for i, lv in enumerate(levels)]
     cases += [(f, p, lv, 1) for f, p, lv in SINGLE]
     rows = []
