@@ -43,8 +43,10 @@ def pretrained_teacher_dir():
 
 def run_cfg_json(run):
     """A run's config: the shared keys plus only its method's entry and, for a variant, its one changed key."""
-    sub = {k: config[k] for k in ("seed", "device", "precision", "threads", "checkpoint_every", "sampler", "evaluate",
-                                  "teacher")}
+    sub = {k: config[k] for k in ("seed", "device", "precision", "threads", "checkpoint_every", "sampler", "teacher")}
+    # the LPIPS network a training loss uses (Real-ESRGAN's perceptual loss, CDD's LPIPS guidance): only its keys, so
+    # a change of how samples are scored (batch size, FD input size) reruns evaluation, not training
+    sub["evaluate"] = {k: config["evaluate"][k] for k in ("metric_backend", "weights_dir", "proxy_seed", "lpips_size")}
     method = RUNS[run]["method"]
     sub["methods"] = {method: config["methods"][method]}
     if RUNS[run]["changed"]:

@@ -206,3 +206,19 @@ def test_table1_intervals_never_leave_the_metric_range():
     assert 0 < low < 0.25 < high
     low, high = paired.cell_interval(cells, ("cdd", 4), "ssim")
     assert -1 < low < 0.99 < high < 1
+
+
+def test_one_test_photograph_is_undecidable_and_evaluate_records_it_without_failing(tmp_path):
+    from cddbench.evaluate import measure_images
+
+    reps = [paired.Replicate(0, {"m": 1.0 + t}, {"m": np.full(1, np.nan)}, t) for t in range(5)]
+    est = paired.contrast({("a", 4): reps}, {("a", 4): 1.0}, "m")
+    assert math.isinf(est.se) and "one test photograph" in est.reason
+    assert paired.cell_interval({("a", 4): reps}, ("a", 4), "m") == (-math.inf, math.inf)
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 255, (12, 32, 32, 3), dtype=np.uint8)
+    ecfg = dict(metric_backend="proxy", weights_dir="", proxy_seed=0, proxy_size=64, lpips_size=64, batch_size=100)
+    ref = metrics.FeatureSpace("proxy", ecfg)(hr)
+    record, arrays = measure_images(hr[::-1].copy(), hr, ref, "proxy", ecfg, seed=0, photos=["only"] * 12)
+    assert list(arrays["photos"]) == ["only"] and np.isnan(arrays["fd_proxy_loo"]).all()
+    assert np.isnan(arrays["lpips_proxy_loo"]).all() and math.isfinite(record["fd_proxy"])

@@ -20,8 +20,8 @@ def test_photos(test_pairs: str) -> list[str]:
 
 
 def with_device(cfg: dict) -> dict:
-    """The ``evaluate`` section with the config's resolved ``device`` added: the metric networks, the leave-one-photo-out
-    FDs' eigendecompositions and KD's kernel sums run there (a CUDA GPU when present; the same numbers to ~1e-12)."""
+    """The ``evaluate`` section with the config's resolved ``device`` added: the metric networks and KD's kernel sums
+    run there (a CUDA GPU when present; the same numbers to ~1e-12)."""
     from cddbench import config
 
     return {**cfg["evaluate"], "device": config.device(cfg)}
@@ -69,10 +69,13 @@ def measure_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, ba
             raise ValueError(f"{len(photos)} photo labels for {len(images)} images")
         names, groups = metrics.photo_groups(photos)
         arrays["photos"] = np.array(names)
-        arrays[f"{n.fd}_loo"] = metrics.frechet_distance_loo(feats, ref_feats, groups, device)
-        arrays[f"{n.kd}_loo"] = metrics.kernel_distance_loo(feats, ref_feats, groups, seed, device)
-        for name in per_image:
-            arrays[f"{name}_loo"] = metrics.leave_one_out_means(arrays[name], groups)
+        if len(groups) < 2:  # one test photograph: nothing to leave out; the intervals say it is undecidable
+            arrays |= {f"{name}_loo": np.full(1, np.nan) for name in (n.fd, n.kd, *per_image)}
+        else:
+            arrays[f"{n.fd}_loo"] = metrics.frechet_distance_loo(feats, ref_feats, groups)
+            arrays[f"{n.kd}_loo"] = metrics.kernel_distance_loo(feats, ref_feats, groups, seed, device)
+            for name in per_image:
+                arrays[f"{name}_loo"] = metrics.leave_one_out_means(arrays[name], groups)
     return out, arrays
 
 

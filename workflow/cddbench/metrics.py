@@ -177,33 +177,34 @@ def leave_one_out_means(values: np.ndarray, groups: list[np.ndarray]) -> np.ndar
     return np.array([(total - values[g].sum()) / (n - len(g)) for g in groups])
 
 
-def frechet_distance_loo(f1: np.ndarray, f2: np.ndarray, groups: list[np.ndarray], device: str = "cpu") -> np.ndarray:
+def frechet_distance_loo(f1: np.ndarray, f2: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
     """The Frechet distance with each group (photograph) left out of the outputs ``f1`` *and* the reference ``f2``
     (rows paired: output i is the sample of reference image i), for the delete-one-photo jackknife.
 
     Written here because clean-fid takes a general d x d matrix square root per FD (seconds at d = 1152 or 2048).
     Each leave-one-out covariance is the full one downdated by the group's rows (features centred once, so no
     cancellation), and tr sqrt(S1 S2) = sum of square roots of the eigenvalues of S2^{1/2} S1 S2^{1/2}: two
-    symmetric eigendecompositions per group, in float64 on ``device`` (tests/test_metrics.py checks every value
-    against clean-fid)."""
+    symmetric eigendecompositions per group, in float64 with numpy's LAPACK (torch's eigh fails to converge on the
+    singular covariances of a test set smaller than the feature dimension). tests/test_metrics.py checks every
+    value against clean-fid."""
     if f1.shape != f2.shape:
         raise ValueError(f"leave-one-photo-out FD needs paired rows: outputs {f1.shape}, reference {f2.shape}")
-    x, y = (torch.from_numpy(np.asarray(f, np.float64)).to(device) for f in (f1, f2))
-    x, y = x - x.mean(dim=0), y - y.mean(dim=0)  # centred; the shift to the outputs' mean is put back below
-    shift = torch.from_numpy(np.asarray(f1, np.float64).mean(0) - np.asarray(f2, np.float64).mean(0)).to(device)
+    x, y = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
+    shift = x.mean(0) - y.mean(0)
+    x, y = x - x.mean(0), y - y.mean(0)  # centred; the shift between the two means is put back below
     sx, sy, gx, gy = x.sum(0), y.sum(0), x.T @ x, y.T @ y
     out = []
     for g in groups:
-        gi = torch.from_numpy(np.asarray(g)).to(device)
-        xg, yg, n = x[gi], y[gi], len(x) - len(g)
+        xg, yg, n = x[g], y[g], len(x) - len(g)
         mx, my = (sx - xg.sum(0)) / n, (sy - yg.sum(0)) / n
-        s1 = (gx - xg.T @ xg - n * torch.outer(mx, mx)) / (n - 1)
-        s2 = (gy - yg.T @ yg - n * torch.outer(my, my)) / (n - 1)
-        w, v = torch.linalg.eigh(s2)
-        root = (v * w.clamp(min=0).sqrt()) @ v.T
-        lam = torch.linalg.eigvalsh(root @ s1 @ root)
+        s1 = (gx - xg.T @ xg - n * np.outer(mx, mx)) / (n - 1)
+        s2 = (gy - yg.T @ yg - n * np.outer(my, my)) / (n - 1)
+        w, v = np.linalg.eigh(s2)
+        root = (v * np.sqrt(w.clip(min=0))) @ v.T
+        m = root @ s1 @ root
+        lam = np.linalg.eigvalsh((m + m.T) / 2)
         mean_term = ((mx + shift - my) ** 2).sum()
-        out.append(float(mean_term + s1.trace() + s2.trace() - 2 * lam.clamp(min=0).sqrt().sum()))
+        out.append(float(mean_term + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(lam.clip(min=0)).sum()))
     return np.array(out)
 
 

@@ -199,6 +199,9 @@ def contrast(cells: dict[Cell, list[Replicate]], weights: dict[Cell, float], met
     seed_sets = {tuple(runs[c]) for c in trained}
     common = dict(estimate=estimate, n_photos=n_photos, paired_seeds=len(seed_sets) <= 1,
                   n_train_seeds={f"{c[0]}@{c[1]}": len(runs[c]) for c in weights})
+    if n_photos < 2:
+        return Estimate(se=math.inf, df=0.0, **common,
+                        reason="one test photograph: the photographs' variance is unknown")
     unknown = [f"{c[0]}@{c[1]}" for c in trained if len(runs[c]) < 2]
     if unknown:
         return Estimate(se=math.inf, df=0.0, **common,
