@@ -206,3 +206,13 @@ def test_a_tie_claim_is_the_contrast_a_minus_1_1_b(ours, spread, verdict):
     assert comparison.weights == {("cdd", 4): 1.0, ("cdd-predictor=ddim_v", 4): -1.1}
     row = claims.decide_family([comparison], cells, "test")[0]
     assert row["verdict"] == verdict, row
+
+
+def test_dropping_the_only_run_of_a_cell_leaves_it_undecided_not_crashed():
+    cells = _cells(good=1.0, bad=2.0, noise=0.01, trend=0.2, ldm200=0.9)
+    cells[("cm", 4)] = cells[("cm", 4)][:1] + [r for r in cells[("cm", 4)][1:2]]  # runs 0 and 1 only
+    cells[("gd", 4)] = [r for r in cells[("gd", 4)] if r.train_seed == 4]  # run 4 only: undecidable
+    rows = claims.decide_family([claims.beats("cdd", "cm", "fd_proxy", 4), claims.beats("cdd", "gd", "fd_proxy", 4)],
+                                cells, "test")
+    assert rows[1]["verdict"] == claims.UNSURE and "one training run of gd@4" in rows[1]["reason"]
+    assert rows[0]["df"] == 1  # fewest runs 2: df min(P - 1, T - 1)

@@ -183,6 +183,9 @@ def _crossed(values: np.ndarray, loo: np.ndarray) -> tuple[float, float, float, 
 def contrast(cells: dict[Cell, list[Replicate]], weights: dict[Cell, float], metric: str) -> Estimate:
     """sum_c weights[c] x (mean over training runs of ``metric`` in cell c), with the rule of the module docstring."""
     reps = {c: cells[c] for c in weights}
+    empty = [f"{c[0]}@{c[1]}" for c, rs in reps.items() if not rs]
+    if empty:  # e.g. a cell trained on one seed only, with that seed left out (claims' seed-drop check)
+        return Estimate(float("nan"), math.inf, 0.0, 0, reason=f"no record of {', '.join(empty)}")
     for c, rs in reps.items():
         missing = [(r.train_seed, r.seed) for r in rs if metric not in r.loo]
         if missing:
