@@ -110,7 +110,9 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     assert len(ext) == 4 and set(ext["verdict"]) <= {"holds", "does not hold", "inconclusive", "not tested"}
     decided = comparisons[comparisons["verdict"] != "not tested"]
     assert len(decided) > 20 and (decided["ci_low"] <= decided["difference"]).all()
-    assert (decided["ci_high"] >= decided["difference"]).all() and (decided["level"] > 0.95).all()
+    assert (decided["ci_high"] >= decided["difference"]).all() and (decided["level"] == 0.9).all()
+    # the smoke test set is one photograph: its variance is unknown, so nothing is decided (docs/statistics.md)
+    assert (decided["verdict"] == "inconclusive").all() and decided["reason"].str.contains("one test photograph").all()
 
     # the HTML report gathers the table, figures and claims with their captions
     report = subprocess.run(SNAKEMAKE + ["--configfile", "smoke.yaml", "--report", "results/report.html"],
