@@ -146,7 +146,8 @@ def test_leave_one_photo_out_fd_and_kd_equal_clean_fid_s_on_the_rows_kept(hr, sp
     small, small_ref = rng.normal(size=(len(hr), 20)) + 0.3, rng.normal(size=(len(hr), 20))
     assert metrics.frechet_distance_loo(small, small_ref, groups) == pytest.approx(
         [metrics.frechet_distance(np.delete(small, g, 0), np.delete(small_ref, g, 0)) for g in groups], rel=1e-9)
-    kd = metrics.kernel_distance_loo(f, f_ref, groups, seed=3)
+    full, kd = metrics.kernel_distance_loo(f, f_ref, groups, seed=3)
+    assert full == metrics.kernel_distance(f, f_ref, 3)
     assert kd[1] == pytest.approx(metrics.kernel_distance(np.delete(f, groups[1], 0), np.delete(f_ref, groups[1], 0), 3),
                                   rel=1e-9)
     with pytest.raises(ValueError, match="paired rows"):

@@ -51,8 +51,9 @@ def measure_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, ba
     n = metrics.names(backend)
     feats = metrics.FeatureSpace(backend, ecfg)(images, ecfg["batch_size"])
     device = ecfg.get("device", "cpu")  # set by the callers from the config's device (metrics.FeatureSpace)
-    out = {n.fd: metrics.frechet_distance(feats, ref_feats),
-           n.kd: metrics.kernel_distance(feats, ref_feats, seed, device=device)}
+    out = {n.fd: metrics.frechet_distance(feats, ref_feats)}
+    if photos is None or len(set(photos)) < 2:  # else with its leave-one-photo-out values below (one kernel)
+        out[n.kd] = metrics.kernel_distance(feats, ref_feats, seed, device=device)
     arrays: dict[str, np.ndarray] = {}
     per_image = {"saturation": metrics.saturation(images), "sharpness": metrics.sharpness(images)}
     if paired:
@@ -73,7 +74,7 @@ def measure_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, ba
             arrays |= {f"{name}_loo": np.full(1, np.nan) for name in (n.fd, n.kd, *per_image)}
         else:
             arrays[f"{n.fd}_loo"] = metrics.frechet_distance_loo(feats, ref_feats, groups)
-            arrays[f"{n.kd}_loo"] = metrics.kernel_distance_loo(feats, ref_feats, groups, seed, device)
+            out[n.kd], arrays[f"{n.kd}_loo"] = metrics.kernel_distance_loo(feats, ref_feats, groups, seed, device)
             for name in per_image:
                 arrays[f"{name}_loo"] = metrics.leave_one_out_means(arrays[name], groups)
     return out, arrays

@@ -220,14 +220,15 @@ def kernel_distance(f1: np.ndarray, f2: np.ndarray, seed: int, num_subsets: int 
 
 
 def kernel_distance_loo(f1: np.ndarray, f2: np.ndarray, groups: list[np.ndarray], seed: int,
-                        device: str = "cpu") -> np.ndarray:
-    """``kernel_distance`` with each group (photograph) left out of the outputs and the paired reference: the
-    kernel matrices once, each group's subsets drawn (from the same seed) among the images it keeps."""
+                        device: str = "cpu") -> tuple[float, np.ndarray]:
+    """(``kernel_distance``, the same with each group (photograph) left out of the outputs and the paired reference):
+    the kernel matrices once, each group's subsets drawn (from the same seed) among the images it keeps."""
     if f1.shape != f2.shape:
         raise ValueError(f"leave-one-photo-out KD needs paired rows: outputs {f1.shape}, reference {f2.shape}")
     everything = np.arange(len(f1))
-    keep = [(k, k) for k in (np.setdiff1d(everything, g) for g in groups)]
-    return _kernel_distances(f1, f2, keep, seed, device=device)
+    keep = [(everything, everything)] + [(k, k) for k in (np.setdiff1d(everything, g) for g in groups)]
+    values = _kernel_distances(f1, f2, keep, seed, device=device)
+    return float(values[0]), values[1:]
 
 
 def _kernel_distances(f1, f2, keep, seed, num_subsets=100, max_subset_size=1000, device="cpu") -> np.ndarray:
