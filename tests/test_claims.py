@@ -1,7 +1,6 @@
 """The claims report on synthetic replicates: intervals over photographs and training runs decide every claim;
 pairing, the intersection-union / Holm logic, power and the seed-drop check do what cddbench.claims says."""
 import json
-import math
 
 import numpy as np
 import pytest
