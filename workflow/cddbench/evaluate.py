@@ -52,7 +52,10 @@ def measure_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, ba
     feats = metrics.FeatureSpace(backend, ecfg)(images, ecfg["batch_size"])
     device = ecfg.get("device", "cpu")  # set by the callers from the config's device (metrics.FeatureSpace)
     out = {n.fd: metrics.frechet_distance(feats, ref_feats)}
-    if photos is None or len(set(photos)) < 2:  # else with its leave-one-photo-out values below (one kernel)
+    if photos is not None and len(photos) != len(images):
+        raise ValueError(f"{len(photos)} photo labels for {len(images)} images")
+    names, groups = metrics.photo_groups(photos) if photos is not None else ([], [])
+    if len(groups) < 2:  # else KD comes with its leave-one-photo-out values (one set of kernel matrices)
         out[n.kd] = metrics.kernel_distance(feats, ref_feats, seed, device=device)
     arrays: dict[str, np.ndarray] = {}
     per_image = {"saturation": metrics.saturation(images), "sharpness": metrics.sharpness(images)}
@@ -66,9 +69,6 @@ def measure_images(images: np.ndarray, hr: np.ndarray, ref_feats: np.ndarray, ba
         arrays[name] = np.asarray(values, dtype=np.float64).ravel()
         out[name] = float(np.mean(values))
     if photos is not None:
-        if len(photos) != len(images):
-            raise ValueError(f"{len(photos)} photo labels for {len(images)} images")
-        names, groups = metrics.photo_groups(photos)
         arrays["photos"] = np.array(names)
         if len(groups) < 2:  # one test photograph: nothing to leave out; the intervals say it is undecidable
             arrays |= {f"{name}_loo": np.full(1, np.nan) for name in (n.fd, n.kd, *per_image)}

@@ -149,6 +149,13 @@ def satterthwaite(terms: list[tuple[float, float]]) -> float:
     return sum(v for v, _ in terms) ** 2 / denom if denom > 0 else math.inf
 
 
+def _rule_df(n_photos: float, fewest_runs: int, terms: list[tuple[float, float]]) -> float:
+    """Step 4 of the module docstring: min(P - 1, T - 1) below MIN_SATTERTHWAITE_SEEDS runs, else Satterthwaite."""
+    if fewest_runs < MIN_SATTERTHWAITE_SEEDS:
+        return float(min(n_photos - 1, fewest_runs - 1))
+    return satterthwaite(terms)
+
+
 def _jackknife(loo: np.ndarray) -> float:
     """The delete-one-group jackknife variance (P - 1) / P x sum_p (C^(-p) - their mean)^2 of a statistic C."""
     return float((len(loo) - 1) / len(loo) * ((loo - loo.mean()) ** 2).sum())
@@ -171,13 +178,11 @@ def _crossed(values: np.ndarray, loo: np.ndarray) -> tuple[float, float, float, 
     ms_e = max(float(np.mean([_jackknife(row) for row in loo])) - v_p, 0.0) * p * t / (t - 1)
     var_p, var_t = max(ms_p - ms_e, 0.0) / t, max(ms_t - ms_e, 0.0) / p
     v = var_p / p + var_t / t + ms_e / (p * t)
-    if t < MIN_SATTERTHWAITE_SEEDS:
-        return v, float(min(p - 1, t - 1)), var_p, var_t, ms_e
     # v x P T as a sum of mean squares: each component is its mean square minus MS_E, or 0
     terms = [(ms_p, p - 1)] if ms_p > ms_e else []
     terms += [(ms_t, t - 1)] if ms_t > ms_e else []
     terms += [((1 - (ms_p > ms_e) - (ms_t > ms_e)) * ms_e, (p - 1) * (t - 1))]
-    return v, satterthwaite(terms), var_p, var_t, ms_e
+    return v, _rule_df(p, t, terms), var_p, var_t, ms_e
 
 
 def contrast(cells: dict[Cell, list[Replicate]], weights: dict[Cell, float], metric: str) -> Estimate:
@@ -232,10 +237,9 @@ def contrast(cells: dict[Cell, list[Replicate]], weights: dict[Cell, float], met
     parts = [(weights[c] ** 2 * float(np.var([v for v, _ in runs[c].values()], ddof=1)), len(runs[c]))
              for c in trained]
     v = var_p / n_photos + sum(s / t for s, t in parts)
-    fewest = min(t for _, t in parts)
-    df = (min(n_photos - 1, fewest - 1) if fewest < MIN_SATTERTHWAITE_SEEDS else
-          satterthwaite([(var_p / n_photos, n_photos - 1)] + [(s / t, t - 1) for s, t in parts]))
-    return Estimate(se=math.sqrt(v), df=float(df), var_photo=var_p, seed_parts=parts, **common)
+    df = _rule_df(n_photos, min(t for _, t in parts),
+                  [(var_p / n_photos, n_photos - 1)] + [(s / t, t - 1) for s, t in parts])
+    return Estimate(se=math.sqrt(v), df=df, var_photo=var_p, seed_parts=parts, **common)
 
 
 def cell_interval(cells: dict[Cell, list[Replicate]], cell: Cell, metric: str, level: float = 0.95) -> tuple[float, float]:
@@ -267,14 +271,12 @@ def _variance_at(est: Estimate, n_photos: float, n_seeds: int) -> tuple[float, f
     var = est.var_photo / p + seed_var + (est.var_interaction / (p * t) if est.seed_parts else 0.0)
     if not est.seed_parts:
         return var, float(p - 1)
-    if t < MIN_SATTERTHWAITE_SEEDS:
-        return var, float(min(p - 1, t - 1))
     if not est.paired_seeds:
-        return var, satterthwaite([(est.var_photo / p, p - 1)] + [(v / t, t - 1) for v, _ in est.seed_parts])
+        return var, _rule_df(p, t, [(est.var_photo / p, p - 1)] + [(v / t, t - 1) for v, _ in est.seed_parts])
     # expected mean squares of the crossed table at (p, t)
     (var_t, _), var_e = est.seed_parts[0], est.var_interaction
-    return var, satterthwaite([(t * est.var_photo + var_e, p - 1), (p * var_t + var_e, t - 1),
-                               (-var_e, (p - 1) * (t - 1))])
+    return var, _rule_df(p, t, [(t * est.var_photo + var_e, p - 1), (p * var_t + var_e, t - 1),
+                                (-var_e, (p - 1) * (t - 1))])
 
 
 def power(est: Estimate, effect: float, alpha: float, n_photos: float | None = None,
