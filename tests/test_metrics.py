@@ -31,6 +31,43 @@ def _noise(images, s, seed=0):
     return np.clip(images + n, 0, 255).round().astype(np.uint8)
 
 
+def nuclear_fd(f1, f2):
+    """The FD with tr sqrt(S1 S2) as the nuclear norm of X Y^T / sqrt((n1 - 1)(n2 - 1)) (X, Y the centred features:
+    S1 S2's nonzero eigenvalues are the squared singular values of X Y^T): exact where the covariances are singular,
+    where clean-fid's sqrtm of their product is not (1e-4 relative off on the test below)."""
+    x, y = f1 - f1.mean(0), f2 - f2.mean(0)
+    nuclear = np.linalg.svd(x @ y.T, compute_uv=False).sum() / np.sqrt((len(x) - 1) * (len(y) - 1))
+    return ((f1.mean(0) - f2.mean(0)) ** 2).sum() + (x**2).sum() / (len(x) - 1) + (y**2).sum() / (len(y) - 1) - 2 * nuclear
+
+
+def test_the_leave_one_out_trace_is_exact(hr, space):
+    """tr sqrt(S1 S2) by pivoted Cholesky + one symmetric eigenvalue solve (the leave-one-photo-out FDs) against the
+    exact nuclear-norm form, on features with fewer images than dimensions (singular covariances), more images,
+    and dead dimensions, either way round."""
+    fs, _ = space
+    f_ref, f = fs(hr), fs(_blur(hr, 1.0))
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 20)) + 0.3, rng.normal(1, 1.2, size=(250, 20))
+    dead_a, dead_b = a.copy(), b.copy()
+    dead_a[:, 3], dead_b[:, 3], dead_b[:, 5] = 0.0, 0.0, 2.0  # dead features: singular covariances of full row count
+    for x, y in ((f, f_ref), (a, b), (dead_a, dead_b), (dead_b, dead_a)):
+        s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+        fd = metrics._frechet(((x.mean(0) - y.mean(0)) ** 2).sum(), s1, s2)
+        assert fd == pytest.approx(nuclear_fd(x, y), rel=1e-6)
+    assert metrics._frechet(0.0, np.cov(a, rowvar=False), np.cov(a, rowvar=False)) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_ssim_is_scikit_image_s_per_image(hr):
+    """The batched SSIM gives scikit-image's value for every image (Gaussian window, population covariance)."""
+    from skimage.metrics import structural_similarity
+
+    other = _noise(_blur(hr, 1.0), 8.0)
+    want = [structural_similarity(x, y, channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5,
+                                  use_sample_covariance=False) for x, y in zip(hr, other)]
+    got = metrics.ssim(hr, other, chunk=64)  # chunks that do not divide the 200 images
+    assert got.shape == (len(hr),) and np.abs(got - want).max() < 1e-12
+
+
 def _all(hr, other, space):
     fs, lp = space
     f_ref, f = fs(hr), fs(other)
@@ -130,22 +167,22 @@ def test_saturation_and_sharpness_measure_what_they_say(hr):
 
 
 def test_leave_one_photo_out_fd_and_kd_equal_clean_fid_s_on_the_rows_kept(hr, space):
-    """Every leave-one-photo-out FD is clean-fid's FD of the outputs and the reference without that photograph's rows
-    (the downdated covariances and the eigenvalue trace are exact), and KD's is the same seeded KD on those rows."""
+    """Every leave-one-photo-out FD is the FD of the outputs and the reference without that photograph's rows (the
+    downdated covariances are exact), and KD's is the same seeded KD on those rows."""
     fs, _ = space
     f_ref, f = fs(hr), fs(_blur(hr, 1.0))
     photos = np.repeat(["a", "b", "c", "d"], [30, 40, 50, len(hr) - 120])
     names, groups = metrics.photo_groups(photos)
     assert names == ["a", "b", "c", "d"] and [len(g) for g in groups] == [30, 40, 50, len(hr) - 120]
     got = metrics.frechet_distance_loo(f, f_ref, groups)
-    want = [metrics.frechet_distance(np.delete(f, g, 0), np.delete(f_ref, g, 0)) for g in groups]
-    # 1e-4: with fewer images than features (here) the covariances are singular and clean-fid's sqrtm of their
-    # product is the less accurate of the two (3e-5 apart); on the 20-dim features below they agree to 1e-9
-    assert got == pytest.approx(want, rel=1e-4)
+    # fewer images than features (here): singular covariances, checked against the exact nuclear-norm form (clean-fid's
+    # sqrtm of their product is 1e-4 relative off it); on the 20-dim features below against clean-fid to 1e-9
+    assert got == pytest.approx([nuclear_fd(np.delete(f, g, 0), np.delete(f_ref, g, 0)) for g in groups], rel=1e-6)
     rng = np.random.default_rng(0)
     small, small_ref = rng.normal(size=(len(hr), 20)) + 0.3, rng.normal(size=(len(hr), 20))
     assert metrics.frechet_distance_loo(small, small_ref, groups) == pytest.approx(
         [metrics.frechet_distance(np.delete(small, g, 0), np.delete(small_ref, g, 0)) for g in groups], rel=1e-9)
+
     full, kd = metrics.kernel_distance_loo(f, f_ref, groups, seed=3)
     assert full == metrics.kernel_distance(f, f_ref, 3)
     assert kd[1] == pytest.approx(metrics.kernel_distance(np.delete(f, groups[1], 0), np.delete(f_ref, groups[1], 0), 3),
