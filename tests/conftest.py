@@ -12,6 +12,12 @@ torch.set_num_threads(1)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def pytest_collection_modifyitems(items):
+    """The end-to-end DAG runs last (a stable sort): the fast tests' failures show in the first minutes of `pytest`
+    (and of CI, which runs it), not after half an hour of Snakemake runs. `pytest -m "not e2e"` runs only them."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
 @pytest.fixture(scope="session")
 def repo():
     return REPO
