@@ -268,7 +268,7 @@ def _kernel_distances(f1, f2, keep, seed, num_subsets=100, max_subset_size=1000,
     def block_sums(k, u, v):  # sum of k[i, j] over i in subset s of u, j in subset s of v, for every s
         return (u * (k @ v)).sum(dim=0)
 
-    out = []
+    ms, vxs, vys = [], [], []
     for keep1, keep2 in keep:
         m = min(len(keep1), len(keep2), max_subset_size)
         rng = np.random.RandomState(seed)  # the global np.random stream clean-fid draws from, seeded, untouched
@@ -276,10 +276,16 @@ def _kernel_distances(f1, f2, keep, seed, num_subsets=100, max_subset_size=1000,
         for s in range(num_subsets):  # clean-fid: x from feats2 first, then y from feats1
             vx[keep2[rng.choice(len(keep2), m, replace=False)], s] = 1.0
             vy[keep1[rng.choice(len(keep1), m, replace=False)], s] = 1.0
-        vx, vy = (torch.from_numpy(a).to(device) for a in (vx, vy))
-        off_diagonal = (block_sums(kxx, vx, vx) - vx.T @ kxx.diagonal()
-                        + block_sums(kyy, vy, vy) - vy.T @ kyy.diagonal())
-        t = off_diagonal / (m - 1) - block_sums(kxy, vx, vy) * 2 / m
+        ms, vxs, vys = ms + [m], vxs + [vx], vys + [vy]
+    # every keep's subsets in one product per kernel matrix (one wide GEMM runs ~2x faster than 15 narrow ones)
+    vx, vy = (torch.from_numpy(np.concatenate(a, axis=1)).to(device) for a in (vxs, vys))
+    off_diagonal = (block_sums(kxx, vx, vx) - vx.T @ kxx.diagonal()
+                    + block_sums(kyy, vy, vy) - vy.T @ kyy.diagonal())
+    cross = block_sums(kxy, vx, vy)
+    out = []
+    for i, m in enumerate(ms):
+        part = slice(i * num_subsets, (i + 1) * num_subsets)
+        t = off_diagonal[part] / (m - 1) - cross[part] * 2 / m
         out.append(float(t.sum().item() / num_subsets / m))
     return np.array(out)
 
