@@ -1,4 +1,4 @@
-"""Read and validate configs; resolve the device. Snakemake validates with the same schema (Snakefile)."""
+"""Read and validate configs; resolve the device. The DAG validates through ``validate`` (rules/common.smk)."""
 from __future__ import annotations
 
 import json
