@@ -166,7 +166,7 @@ def test_saturation_and_sharpness_measure_what_they_say(hr):
     assert sharp[0] > sharp[1] > sharp[2] > 0
 
 
-def test_leave_one_photo_out_fd_and_kd_equal_clean_fid_s_on_the_rows_kept(hr, space):
+def test_leave_one_photo_out_fd_and_kd_equal_their_values_on_the_rows_kept(hr, space):
     """Every leave-one-photo-out FD is the FD of the outputs and the reference without that photograph's rows (the
     downdated covariances are exact), and KD's is the same seeded KD on those rows."""
     fs, _ = space

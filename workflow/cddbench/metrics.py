@@ -276,7 +276,9 @@ def _kernel_distances(f1, f2, keep, seed, num_subsets=100, max_subset_size=1000,
         for s in range(num_subsets):  # clean-fid: x from feats2 first, then y from feats1
             vx[keep2[rng.choice(len(keep2), m, replace=False)], s] = 1.0
             vy[keep1[rng.choice(len(keep1), m, replace=False)], s] = 1.0
-        ms, vxs, vys = ms + [m], vxs + [vx], vys + [vy]
+        ms.append(m)
+        vxs.append(vx)
+        vys.append(vy)
     # every keep's subsets in one product per kernel matrix (one wide GEMM runs ~2x faster than 15 narrow ones)
     vx, vy = (torch.from_numpy(np.concatenate(a, axis=1)).to(device) for a in (vxs, vys))
     off_diagonal = (block_sums(kxx, vx, vx) - vx.T @ kxx.diagonal()
@@ -363,6 +365,7 @@ def ssim(a: np.ndarray, b: np.ndarray, chunk: int = 256) -> np.ndarray:
         vx, vy, vxy = blur(x * x) - ux * ux, blur(y * y) - uy * uy, blur(x * y) - ux * uy
         s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
         s = s[:, pad:-pad, pad:-pad, :]
+        # per channel, then over channels, as scikit-image averages (the same summation order: equal values)
         out.append(np.stack([s[..., ch].reshape(len(s), -1).mean(axis=1) for ch in range(s.shape[-1])], 1).mean(1))
     return np.concatenate(out)
 
