@@ -1,14 +1,17 @@
-# Stage 1-2: HR patches split by source image, then (LR, HR) pairs.
+# Stage 1-2: HR crops and the patches inside them, split by source image; then each crop degraded whole and the
+# (LR, HR) patch pairs cut from it (as Real-ESRGAN does).
 
 
 rule patches:
     output:
         train=directory(f"{DATA}/patches/train"),
         test=directory(f"{DATA}/patches/test"),
+        train_crops=directory(f"{DATA}/crops/train"),
+        test_crops=directory(f"{DATA}/crops/test"),
         report=f"{DATA}/patches/report.json",
     params:
         cfg=cfg_json("seed", "data"),
-        out=lambda w, output: os.path.dirname(output.report),
+        out=DATA,
     conda:
         CONDA_ENV
     log:
@@ -21,7 +24,8 @@ rule patches:
 
 rule degrade:
     input:
-        f"{DATA}/patches/{{split}}",
+        patches=f"{DATA}/patches/{{split}}",
+        crops=f"{DATA}/crops/{{split}}",
     output:
         directory(f"{DATA}/pairs/{{split}}"),
     params:
@@ -33,4 +37,5 @@ rule degrade:
     benchmark:
         f"{BENCH}/degrade_{{split}}.tsv"
     shell:
-        "cddbench degrade --config {params.cfg:q} --patches {input} --out {output} > {log} 2>&1"
+        "cddbench degrade --config {params.cfg:q} --patches {input.patches} --crops {input.crops} --out {output}"
+        " > {log} 2>&1"

@@ -52,14 +52,14 @@ rule claims:
 
 rule degradation_figure:
     input:
-        patches=f"{DATA}/patches/test",
+        crops=f"{DATA}/crops/test",
         notebook="workflow/notebooks/degradations.ipynb",
     output:
         png=report(f"{RESULTS}/figures/degradations.png", caption="../workflow/report/degradations.rst",
                    category="Data"),
         notebook=f"{RESULTS}/notebooks/degradations.ipynb",
     params:
-        nb=lambda w, input, output: json.dumps({"patches_dir": input.patches, "degradation": config["degradation"],
+        nb=lambda w, input, output: json.dumps({"crops_dir": input.crops, "degradation": config["degradation"],
                                                 "seed": config["seed"], "out_png": output.png}),
     conda:
         CONDA_ENV

@@ -1,12 +1,14 @@
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from cddbench import data, degrade
 
-SMALL = dict(source="builtin", test_source=None, download_dir="unused", downsample=1, patch_size=32, train_stride=64,
-             test_stride=64, test_sources=["astronaut", "coffee"], test_fraction=0.2, min_patch_std=4.0,
-             max_patches_per_source=20, max_test_patches_per_source=20)
+SMALL = dict(source="builtin", test_source=None, download_dir="unused", downsample=1, crop_size=400, patch_size=32,
+             train_stride=64, test_stride=64, split_by="photo", test_sources=["astronaut", "coffee"], test_fraction=0.2,
+             min_patch_std=4.0, max_patches_per_source=20, max_test_patches_per_source=20)
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +20,7 @@ def builtin_split(tmp_path_factory):
 
 def test_split_is_by_source_image(builtin_split):
     out, report = builtin_split
-    train, test = data.load_split(str(out / "train")), data.load_split(str(out / "test"))
+    train, test = data.load_split(str(out / "patches" / "train")), data.load_split(str(out / "patches" / "test"))
     assert set(train["source"]).isdisjoint(test["source"])
     assert set(train["group"]).isdisjoint(test["group"])
     assert set(test["source"]) == {"astronaut", "coffee"}
@@ -38,6 +40,45 @@ def test_seeded_fraction_split_is_reproducible_and_nonempty():
     groups = [s.group for s in data.builtin_sources()]
     a, b = data.split_groups(groups, None, 0.2, 3), data.split_groups(groups, None, 0.2, 3)
     assert a == b and 0 < len(a) < len(set(groups))
+
+
+def test_stratified_split_apportions_the_test_groups_over_strata_by_largest_remainder():
+    strata = {f"{k}{i}": k for k, n in (("a", 14), ("b", 12), ("c", 5), ("d", 1)) for i in range(n)}
+    test = data.split_groups(list(strata), None, 0.45, 0, strata)
+    per = {k: sum(strata[g] == k for g in test) for k in "abcd"}
+    assert sum(per.values()) == round(0.45 * 32) == 14  # quotas 6.3, 5.4, 2.25, 0.45: floors 13, then d (0.45) +1
+    assert per == {"a": 6, "b": 5, "c": 2, "d": 1}
+    assert test == data.split_groups(list(strata)[::-1], None, 0.45, 0, strata)  # order-free, seeded
+    assert test != data.split_groups(list(strata), None, 0.45, 1, strata)
+
+
+def test_crops_tile_the_image_in_whole_factors_of_4_and_hold_at_least_one_patch():
+    assert data.crop_boxes(540, 960, 400, 32) == [(0, 0, 400, 400), (0, 400, 400, 400), (0, 800, 400, 160),
+                                                  (400, 0, 140, 400), (400, 400, 140, 400), (400, 800, 140, 160)]
+    assert data.crop_boxes(413, 356, 400, 32) == [(0, 0, 400, 356)]  # the 13 px row left over holds no patch
+    assert data.crop_boxes(300, 250, 400, 32) == [(0, 0, 300, 248)]  # smaller than a crop: the whole image
+
+
+def test_patches_lie_inside_their_crops_and_the_pairs_are_cut_from_the_whole_degraded_crop(builtin_split, tmp_path):
+    """A patch's LR is its crop's LR (the crop degraded whole, seeded by the crop's id) at the patch's place / 4."""
+    out, _ = builtin_split
+    crops = {r["crop"]: np.asarray(r["image"]) for r in data.load_split(str(out / "crops" / "test"))}
+    patches = data.load_split(str(out / "patches" / "test"))
+    n = degrade.build_pairs(str(out / "patches" / "test"), str(out / "crops" / "test"), str(tmp_path / "pairs"), 7,
+                            SIMPLE)
+    pairs = data.load_split(str(tmp_path / "pairs"))
+    assert n == len(pairs) == len(patches) and set(pairs["crop"]) == set(crops)
+    for row in pairs:
+        (cy, cx), (y, x) = (map(int, row["crop"].rsplit("#")[1].split(",")),
+                            map(int, row["id"].rsplit("@")[1].split(",")))
+        assert (y - cy) % 4 == 0 and (x - cx) % 4 == 0  # aligned
+        hr_crop = crops[row["crop"]]
+        assert np.array_equal(np.asarray(row["hr"]), hr_crop[y - cy : y - cy + 32, x - cx : x - cx + 32])
+        lr_crop, params = degrade.degrade(hr_crop, 7, row["crop"], SIMPLE)  # the crop's own seeded draw
+        assert np.array_equal(np.asarray(row["lr"]), lr_crop[(y - cy) // 4 : (y - cy) // 4 + 8,
+                                                              (x - cx) // 4 : (x - cx) // 4 + 8])
+        assert json.loads(row["degradation"]) == params
+    assert len({r["degradation"] for r in pairs}) == len(crops) > 1  # one draw per crop, not per patch
 
 
 def test_unknown_test_source_is_named():
@@ -93,7 +134,7 @@ def test_every_kind_of_bad_image_is_converted_or_skipped_by_name_never_dropped(t
     for bad in ("truncated.jpg", "empty.png", "fake.png"):
         assert "not a readable image" in skipped[bad], skipped[bad]
     assert "smaller than one 32px patch" in skipped["tiny.png"]
-    patches = data.load_split(str(tmp_path / "out" / "train"))
+    patches = data.load_split(str(tmp_path / "out" / "patches" / "train"))
     assert {np.asarray(im).shape for im in patches["image"]} == {(32, 32, 3)}  # all 8-bit RGB now
 
 

@@ -14,23 +14,39 @@ from PIL import Image
 from cddbench import config, data, photos
 
 SMALL = dict(source="debian-photos", test_source=None, photo_packages=["pkg-test", "pkg-train"], downsample=2,
-             patch_size=32, train_stride=32, test_stride=32, test_sources=["pkg-test"], test_fraction=0.2, min_patch_std=4.0, max_patches_per_source=10,
-             max_test_patches_per_source=5)
+             crop_size=400, patch_size=32, train_stride=32, test_stride=32, split_by="package", test_sources=["pkg-test"],
+             test_fraction=0.2, min_patch_std=4.0, max_patches_per_source=10, max_test_patches_per_source=5)
 
 
 def test_manifest_pins_every_photo_with_licence_and_hash():
     names = [p.name for p in photos.PHOTOS]
-    assert len(names) == len(set(names)) == 37 + 17 + 8
+    assert len(names) == len(set(names)) == 37 + 14 + 11 + 17 + 5 + 8
     assert photos.PACKAGES == ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds",
-                               "plasma-workspace-wallpapers", "opencv-doc", "scikit-image", "scikit-learn",
+                               "plasma-workspace-wallpapers", "enlightenment-data", "lxqt-themes", "opencv-doc",
+                               "palapeli-data", "scikit-image", "scikit-learn",
                                "matplotlib"]  # table order = patch-table order, which the shipped teacher trained in
     for p in photos.PHOTOS:
         assert len(p.sha256) == 64 and int(p.sha256, 16) >= 0
         assert p.licence and p.author
         assert p.path.startswith("/usr/share/") != (p.package in photos.WHEELS)
-        assert p.native == (p.package in photos.WHEELS or p.package == "opencv-doc")  # camera-size: used native
-    held_out = [p for p in photos.PHOTOS if p.package == "lomiri-wallpapers-16.04"]
-    assert len(held_out) >= 10 and not any(p.native for p in held_out)  # >= 10 held-out photographs
+        assert p.native == (p.package in photos.WHEELS or p.package in ("opencv-doc", "palapeli-data"))  # camera-size
+
+
+def test_the_default_split_is_by_photograph_stratified_by_package(default):
+    """>= 40 test and >= 45 training photographs, every package split in proportion (largest remainder), the same
+    split again for the same seed, and the teacher's record (pretrain.training_photos) is its complement."""
+    from cddbench import pretrain
+
+    d = default["data"]
+    chosen = photos.selected(d["photo_packages"])
+    strata = {p.name: p.package for p in chosen}
+    test = data.split_groups(list(strata), d["test_sources"], d["test_fraction"], default["seed"], strata)
+    assert len(test) >= 40 and len(chosen) - len(test) >= 45
+    for package in photos.PACKAGES:
+        n = sum(1 for p in chosen if p.package == package)
+        assert abs(sum(strata[g] == package for g in test) - d["test_fraction"] * n) < 1  # floor or ceil of its share
+    assert test == data.split_groups(list(strata), d["test_sources"], d["test_fraction"], default["seed"], strata)
+    assert set(pretrain.training_photos(default)) == set(strata) - test
 
 
 @pytest.fixture
@@ -41,7 +57,7 @@ def default(repo):
 
 def test_photo_packages_select_in_table_order_and_unknown_ones_are_named(default):
     wallpapers = default["data"]["photo_packages"]
-    assert len(photos.selected(wallpapers)) == 37  # the default: the four wallpaper packages, not the camera photos
+    assert len(photos.selected(wallpapers)) == 92  # the default: every package
     assert photos.selected(wallpapers[::-1]) == photos.selected(wallpapers)  # order asked does not change patches
     assert [p.name for p in photos.selected(["matplotlib", "opencv-doc"])][-1] == "grace_hopper"  # table order
     cfg = copy.deepcopy(default)
@@ -50,8 +66,12 @@ def test_photo_packages_select_in_table_order_and_unknown_ones_are_named(default
                                          r"\['ubuntu-wallpapers'\]; known: \['lomiri-wallpapers-16.04'"):
         config.validate(cfg)
     cfg["data"]["photo_packages"] = ["mate-backgrounds", "plasma-workspace-wallpapers"]
+    cfg["data"]["test_sources"] = ["lomiri-wallpapers-16.04"]
     with pytest.raises(ValueError, match=r"invalid config at data.test_sources: \['lomiri-wallpapers-16.04'\] "
-                                         r"are not in data.photo_packages"):
+                                         r"are not photos of data.photo_packages \(data.split_by: photo\)"):
+        config.validate(cfg)
+    cfg["data"]["split_by"] = "package"
+    with pytest.raises(ValueError, match=r"\['lomiri-wallpapers-16.04'\] are not packages of data.photo_packages"):
         config.validate(cfg)
 
 
@@ -90,9 +110,10 @@ def test_split_by_package_licences_recorded_and_deterministic(tmp_path, monkeypa
     b = data.build_patch_datasets(cfg, 0, str(tmp_path / "b"))
     assert a["test_sources"] == ["pkg-test-0", "pkg-test-1", "pkg-test-2"]
     assert a["train_sources"] == ["pkg-train-0", "pkg-train-1", "pkg-train-2"]
-    train, test = data.load_split(str(tmp_path / "a" / "train")), data.load_split(str(tmp_path / "a" / "test"))
+    load = lambda run, split: data.load_split(str(tmp_path / run / "patches" / split))  # noqa: E731
+    train, test = load("a", "train"), load("a", "test")
     assert set(train["group"]) == {"pkg-train"} and set(test["group"]) == {"pkg-test"}  # no test photo trains
-    assert list(train["id"]) == list(data.load_split(str(tmp_path / "b" / "train"))["id"])  # same patches again
+    assert list(train["id"]) == list(load("b", "train")["id"])  # same patches again
     # 128 px / 2 = 64 px: 4 patches each; the native 128 px photo gives 16 (cap 10); caps 10 / 5
     assert a["train_patches"] == 2 * 4 + 10 and a["test_patches"] == 3 * 4
     for used in a["used"]:  # every photo's origin, licence and hash in report.json
@@ -126,14 +147,42 @@ def test_no_apt_get_says_how_to_get_the_packages_and_names_the_fallback(tmp_path
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("apt-get") or not shutil.which("dpkg-deb"),
                     reason="needs root with apt-get and dpkg-deb (CI has them)")
-@pytest.mark.parametrize("package, n_photos", [("lomiri-wallpapers-20.04", 1), ("opencv-doc", 17)])
+@pytest.mark.parametrize("package, n_photos", [("lomiri-wallpapers-20.04", 1), ("opencv-doc", 17), ("lxqt-themes", 11),
+                                               ("palapeli-data", 5), ("enlightenment-data", 14)])
 def test_really_downloads_and_unpacks_a_package(tmp_path, package, n_photos):
-    """The smallest wallpaper package (11 MB) and opencv-doc (96 MB) through apt-get download and dpkg-deb, each
-    listed photo's hash checked."""
+    """Packages through apt-get download and dpkg-deb, each listed photo's hash checked and the photo read. The
+    401 MB enlightenment-data goes to the shared cache (photos.cache_dir: downloaded once per machine, as a run
+    does); its photos are the largest JPEG inside each .edj archive, 3840 px wide."""
     policy = subprocess.run(["apt-cache", "policy", package], capture_output=True, text=True).stdout
     if "Candidate:" not in policy or "(none)" in policy:  # a fresh machine has no package index yet
         subprocess.run(["apt-get", "update"], check=True, capture_output=True)
-    got = photos.obtain(str(tmp_path), [package])
+    folder = photos.cache_dir(None) if package == "enlightenment-data" else str(tmp_path)
+    costs = {}
+    got = photos.obtain(folder, [package], costs)
     assert [p.name for p, _ in got] == [p.name for p in photos.PHOTOS if p.package == package]
     assert len(got) == n_photos and all(photos.sha256(path) == p.sha256 for p, path in got)
-    assert photos.package_version(str(tmp_path), package) != "?"
+    assert photos.package_version(folder, package) != "?"
+    assert costs[package]["deb_bytes"] > 1e6 and costs[package]["deb"].startswith(package + "_")
+    for _, path in got:
+        rgb, _ = data.load_rgb(path)
+        assert rgb.ndim == 3 and rgb.shape[2] == 3 and min(rgb.shape[:2]) >= 256  # opencv-doc: 356 px and up
+        if package == "enlightenment-data":
+            assert rgb.shape[1] >= 3838
+
+
+def test_an_edj_archive_gives_its_largest_jpeg_and_one_without_a_jpeg_is_named(tmp_path):
+    import io
+
+    def jpeg(w, h, value):
+        buf = io.BytesIO()
+        Image.fromarray(np.full((h, w, 3), value, np.uint8)).save(buf, format="JPEG", quality=95)
+        return buf.getvalue()
+
+    archive = tmp_path / "Fake.edj"  # EET-like: a header, JPEGs of several sizes, a stray marker, other data
+    archive.write_bytes(b"\x1e\xe7\x0a\x00header" + jpeg(64, 36, 10) + b"\xff\xd8\xffjunk" + jpeg(256, 144, 200)
+                        + jpeg(128, 72, 90) + b"trailer")
+    rgb, _ = data.load_rgb(str(archive))
+    assert rgb.shape == (144, 256, 3) and abs(int(rgb.mean()) - 200) <= 2
+    (tmp_path / "Empty.edj").write_bytes(b"no pictures here")
+    with pytest.raises(ValueError, match="Empty.edj.*no JPEG inside"):
+        data.load_rgb(str(tmp_path / "Empty.edj"))

@@ -52,18 +52,19 @@ def test_recorded_training_photos_equal_the_configs_training_split(default, repo
         recorded = json.load(f)
     wanted = pretrain.training_data(default)
     assert recorded == json.loads(json.dumps(wanted))
-    held_out = {p.name for p in __import__("cddbench.photos").photos.PHOTOS if p.package == "lomiri-wallpapers-16.04"}
-    assert len(recorded["photos"]) == 23 and held_out.isdisjoint(recorded["photos"])  # no test photo trained it
-    assert "exactly the config's 23 training photos" in pretrain.check_exported_teacher(default)
+    names = {p.name for p in __import__("cddbench.photos").photos.PHOTOS}
+    assert len(recorded["photos"]) == 51 and len(names - set(recorded["photos"])) == 41  # no test photo trained it
+    assert "exactly the config's 51 training photos" in pretrain.check_exported_teacher(default)
 
 
 @pytest.mark.parametrize("change,expected", [
-    ({"test_sources": ["mate-backgrounds"]}, "not in the config's training split (a test photo would leak)"),
+    ({"test_fraction": 0.6}, "not in the config's training split (a test photo would leak)"),
+    ({"split_by": "package", "test_sources": ["mate-backgrounds"]}, "data.split_by: the teacher was trained with"),
     ({"source": "builtin", "test_sources": ["astronaut"]}, "data.source: the teacher was trained with 'debian-photos'"),
     ({"patch_size": 64}, "data.patch_size: the teacher was trained with 32"),
     ({"downsample": 2}, "data.downsample"),
-    ({"photo_packages": ["lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "mate-backgrounds",
-                         "plasma-workspace-wallpapers", "opencv-doc"]}, "training photos the teacher never saw: ['opencv-"),
+    ({"test_fraction": 0.3}, "training photos the teacher never saw: ["),
+    ({"crop_size": 200}, "data.crop_size: the teacher was trained with 400"),
 ])
 def test_a_config_whose_training_data_differ_is_rejected(default, change, expected):
     cfg = copy.deepcopy(default)
@@ -73,15 +74,17 @@ def test_a_config_whose_training_data_differ_is_rejected(default, change, expect
     assert expected in str(err.value), str(err.value)
 
 
-def test_the_48_photo_overlay_needs_its_own_teacher(default, repo):
+def test_the_domain_shift_overlay_holds_out_a_package_and_brings_its_own_teacher(default, repo):
     cfg = copy.deepcopy(default)
-    with open(f"{repo}/configs/photos48.yaml") as f:
-        config.merge(cfg, yaml.safe_load(f))
-    assert len(pretrain.training_photos(cfg)) == 48
-    with pytest.raises(ValueError, match="training photos the teacher never saw: .*'grace_hopper'.*'opencv-baboon'"):
+    with open(f"{repo}/configs/domain_shift.yaml") as f:
+        overlay = yaml.safe_load(f)
+    config.merge(cfg, overlay)
+    train = pretrain.training_photos(cfg)
+    assert len(train) == 92 - 14 and not any(n.endswith(("_by_Aitzol_Berasategi", "_by_Peter_Nerlich")) for n in train)
+    config.validate(cfg)  # teacher.pretrained: null in the overlay: trained in the DAG on exactly these photos
+    cfg["teacher"]["pretrained"] = default["teacher"]["pretrained"]  # the shipped one saw some held-out photos
+    with pytest.raises(ValueError, match="a test photo would leak"):
         config.validate(cfg)
-    cfg["teacher"]["pretrained"] = None  # trained in the DAG on exactly these photos
-    config.validate(cfg)
 
 
 @pytest.mark.parametrize("change", [{"rescale_betas_zero_snr": False}, {"beta_end": 0.02}])
@@ -98,7 +101,7 @@ def test_a_config_whose_schedule_differs_from_the_shipped_teachers_is_rejected(d
 def test_snakemake_rejects_a_mismatched_teacher_before_any_job(repo, tmp_path):
     overlay = tmp_path / "leak.yaml"
     overlay.write_text(yaml.safe_dump({"teacher": {"pretrained": os.path.join(repo, TEACHER)},
-                                       "data": {"test_sources": ["plasma-workspace-wallpapers"]}}))
+                                       "data": {"test_fraction": 0.6}}))
     out = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "-s", f"{repo}/Snakefile", "-d",
                           str(tmp_path), "--configfile", f"{repo}/config.yaml", str(overlay)],
                          capture_output=True, text=True, timeout=300)

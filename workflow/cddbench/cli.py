@@ -93,19 +93,21 @@ def _train_into(args, train):
 
 @command("patches", "out")
 def patches(args, cfg):
-    """HR patch datasets, split by source group (rule patches): cddbench.data.build_patch_datasets."""
+    """HR crops and the patches cut inside them, split by source group (rule patches):
+    cddbench.data.build_patch_datasets."""
     from cddbench.data import build_patch_datasets
 
     report = build_patch_datasets(cfg["data"], cfg["seed"], args.out)
-    return {k: report[k] for k in ("train_patches", "test_patches", "train_sources", "test_sources")}
+    return {k: report[k] for k in ("train_patches", "test_patches", "train_crops", "test_crops", "train_sources",
+                                   "test_sources")}
 
 
-@command("degrade", "patches", "out")
+@command("degrade", "patches", "crops", "out")
 def degrade(args, cfg):
-    """(LR, HR) pairs (rule degrade): cddbench.degrade.build_pairs."""
+    """(LR, HR) pairs cut from whole degraded crops (rule degrade): cddbench.degrade.build_pairs."""
     from cddbench.degrade import build_pairs
 
-    return {"pairs": build_pairs(args.patches, args.out, cfg["seed"], cfg["degradation"])}
+    return {"pairs": build_pairs(args.patches, args.crops, args.out, cfg["seed"], cfg["degradation"])}
 
 
 @command("autoencoder", "train", "out", "log", options=[CHECKPOINTS])

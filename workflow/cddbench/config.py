@@ -54,9 +54,17 @@ def _check_values(cfg: dict) -> None:
         from cddbench import photos
 
         photos.selected(d["photo_packages"])  # an unknown package is an error naming it
-        if d["source"] == "debian-photos" and not d["test_source"]:  # the held-out groups are packages
-            absent = [g for g in d["test_sources"] if g not in d["photo_packages"]]
-            need(not absent, "data.test_sources", f"{absent} are not in data.photo_packages {d['photo_packages']}")
+        if d["source"] == "debian-photos" and not d["test_source"]:  # the held-out groups: photos or packages
+            known = (d["photo_packages"] if d["split_by"] == "package"
+                     else [p.name for p in photos.selected(d["photo_packages"])])
+            absent = [g for g in d["test_sources"] if g not in known]
+            need(not absent, "data.test_sources", f"{absent} are not {d['split_by']}s of data.photo_packages "
+                 f"(data.split_by: {d['split_by']})")
+    for k in ("crop_size", "train_stride", "test_stride"):  # every HR offset a multiple of the SR factor: aligned LR
+        need(d[k] % 4 == 0, f"data.{k}", f"a multiple of 4 (the SR factor: each patch's LR is cut from its crop's LR "
+             f"at HR offset / 4), got {d[k]}")
+    need(d["crop_size"] >= d["patch_size"], "data.crop_size", f"at least data.patch_size ({d['patch_size']}), got "
+         f"{d['crop_size']}")
     deg = cfg["degradation"]
     for section in ("simple", "realesrgan"):
         for k, v in deg[section].items():  # every [low, high] range, e.g. blur_sigma: [0.2, 3.0]

@@ -82,7 +82,13 @@ def load_rgb(path: str) -> tuple[np.ndarray, str | None]:
     Raises ValueError naming the file when it is not a readable image.
     """
     try:
-        with Image.open(path) as im:
+        if path.endswith(".edj"):  # an Enlightenment background archive (debian-photos' enlightenment-data)
+            from cddbench.photos import largest_jpeg
+
+            opened = largest_jpeg(path)
+        else:
+            opened = Image.open(path)
+        with opened as im:
             im.load()
             mode = im.mode
             if mode == "RGB":
@@ -101,6 +107,15 @@ def load_rgb(path: str) -> tuple[np.ndarray, str | None]:
         raise ValueError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
 
 
+def crop_boxes(h: int, w: int, crop: int, size: int) -> list[tuple[int, int, int, int]]:
+    """The crops (y, x, height, width) that tile an h x w image from its top-left corner: ``crop`` x ``crop`` tiles
+    (Real-ESRGAN's ``crop_pad_size``), the last row and column taking what is left; every side a multiple of 4 (the SR
+    factor) and at least one ``size`` px patch. An image smaller than ``crop`` is one crop, the whole image."""
+    def spans(n: int) -> list[tuple[int, int]]:
+        return [(s, min(crop, n - s) // 4 * 4) for s in range(0, n, crop) if min(crop, n - s) // 4 * 4 >= size]
+    return [(y, x, ch, cw) for y, ch in spans(h) for x, cw in spans(w)]
+
+
 def cut_patches(img: np.ndarray, size: int, stride: int) -> list[tuple[int, int, np.ndarray]]:
     h, w = img.shape[:2]
     out = []
@@ -110,8 +125,11 @@ def cut_patches(img: np.ndarray, size: int, stride: int) -> list[tuple[int, int,
     return out
 
 
-def split_groups(groups: list[str], test_groups: list[str] | None, test_fraction: float, seed: int) -> set[str]:
-    """Return the set of test groups: the named ones, else a seeded fraction (at least one)."""
+def split_groups(groups: list[str], test_groups: list[str] | None, test_fraction: float, seed: int,
+                 strata: dict[str, str] | None = None) -> set[str]:
+    """The set of test groups: the named ones; else a seeded ``test_fraction`` of them (at least one), stratified:
+    the number of test groups is apportioned over the strata (``{group: stratum}``, e.g. each photo's package) by
+    largest remainder, then drawn within each stratum, so every package is split in the same proportion."""
     uniq = sorted(set(groups))
     if test_groups:
         unknown = sorted(set(test_groups) - set(uniq))
@@ -119,24 +137,37 @@ def split_groups(groups: list[str], test_groups: list[str] | None, test_fraction
             raise ValueError(f"data.test_sources names sources that do not exist: {unknown}; known: {uniq}")
         chosen = set(test_groups)
     else:
+        by_stratum: dict[str, list[str]] = {}
+        for g in uniq:
+            by_stratum.setdefault((strata or {}).get(g, ""), []).append(g)
+        n_test = max(1, int(round(test_fraction * len(uniq))))
+        quota = {k: test_fraction * len(v) for k, v in by_stratum.items()}
+        count = {k: int(q) for k, q in quota.items()}
+        for k in sorted(quota, key=lambda k: (-(quota[k] - count[k]), k))[: n_test - sum(count.values())]:
+            count[k] += 1  # largest remainder; ties by stratum name
         rng = np.random.default_rng(seed)
-        n = max(1, int(round(test_fraction * len(uniq))))
-        chosen = set(rng.choice(uniq, size=n, replace=False).tolist())
+        chosen = set()
+        for k in sorted(by_stratum):
+            if count[k]:
+                chosen |= set(rng.choice(by_stratum[k], size=count[k], replace=False).tolist())
     if chosen == set(uniq):
         raise ValueError("the train/test split leaves no source image for training")
     return chosen
 
 
 def build_patch_datasets(dcfg: dict, seed: int, out_dir: str) -> dict:
-    """Cut HR patches from the configured source, split by source image, save both splits.
+    """Tile each source image into crops, cut HR patches inside the crops, split by source image, save both splits.
 
-    Writes ``{out_dir}/train`` and ``{out_dir}/test`` (``datasets.Dataset.save_to_disk``) and returns
-    the data report (also written to ``{out_dir}/report.json``): every file used, converted or skipped.
+    Writes ``{out_dir}/patches/{train,test}`` (one row per HR patch, naming its crop) and ``{out_dir}/crops/{train,
+    test}`` (the HR crops the degradation acts on as wholes, as Real-ESRGAN degrades whole ``crop_pad_size`` crops
+    before cutting aligned patches) and returns the data report (also ``{out_dir}/patches/report.json``): every
+    file used, converted or skipped, and what each package's download cost.
     """
     import datasets
 
     source, test_source, size = dcfg["source"], dcfg.get("test_source"), dcfg["patch_size"]
-    report = {"source": source, "test_source": test_source, "downsample": dcfg["downsample"], "used": [],
+    report = {"source": source, "test_source": test_source, "downsample": dcfg["downsample"],
+              "split_by": dcfg["split_by"], "crop_size": dcfg["crop_size"], "downloads": {}, "used": [],
               "converted": [], "skipped": []}
     images = _load_source(source, dcfg, report)
     if test_source:  # a separate test set (e.g. DIV2K validation): every source image is training data
@@ -147,49 +178,70 @@ def build_patch_datasets(dcfg: dict, seed: int, out_dir: str) -> dict:
         test_groups = {s.group for s, _ in tests}
         images += tests
     else:
-        test_groups = split_groups([s.group for s, _ in images], dcfg.get("test_sources"), dcfg["test_fraction"], seed)
-    rows = {"train": [], "test": []}
+        # photos split within each package (debian-photos; other sources: one stratum); packages: none
+        strata = {s.group: s.meta.get("package", "") for s, _ in images} if dcfg["split_by"] == "photo" else {}
+        test_groups = split_groups([s.group for s, _ in images], dcfg.get("test_sources"), dcfg["test_fraction"],
+                                   seed, strata)
+    rows: dict[str, list] = {"train": [], "test": []}
+    crops: dict[str, list] = {"train": [], "test": []}
     for s, arr in images:
         split = "test" if s.group in test_groups else "train"
         stride = dcfg["train_stride"] if split == "train" else dcfg["test_stride"]
-        patches = cut_patches(arr, size, stride)
-        textured = [p for p in patches if p[2].astype(np.float32).std() >= dcfg["min_patch_std"]]
+        boxes = crop_boxes(*arr.shape[:2], dcfg["crop_size"], size)
+        patches = [(cy + y, cx + x, f"{s.name}#{cy},{cx}", p) for cy, cx, ch, cw in boxes
+                   for y, x, p in cut_patches(arr[cy : cy + ch, cx : cx + cw], size, stride)]
+        textured = [p for p in patches if p[3].astype(np.float32).std() >= dcfg["min_patch_std"]]
         n_textured = len(textured)
         cap = dcfg["max_patches_per_source"] if split == "train" else dcfg["max_test_patches_per_source"]
-        if n_textured > cap:  # keep large images from dominating; seeded, counted in the report
+        if n_textured > cap:  # equal weight per image (and no large image dominating); seeded, counted in the report
             keep = np.random.default_rng([seed, stable_int(s.name)]).choice(n_textured, cap, replace=False)
             textured = [textured[i] for i in sorted(keep)]
-        for y, x, patch in textured:
-            rows[split].append({"id": f"{s.name}@{y},{x}", "source": s.name, "group": s.group,
+        for y, x, crop, patch in textured:
+            rows[split].append({"id": f"{s.name}@{y},{x}", "source": s.name, "group": s.group, "crop": crop,
                                 "image": Image.fromarray(patch)})
+        kept = {crop for _, _, crop, _ in textured}
+        for cy, cx, ch, cw in boxes:
+            if f"{s.name}#{cy},{cx}" in kept:
+                crops[split].append({"crop": f"{s.name}#{cy},{cx}", "source": s.name,
+                                     "image": Image.fromarray(arr[cy : cy + ch, cx : cx + cw])})
         report["used"].append({"file": s.path, "source": s.name, "split": split, "size": list(arr.shape[1::-1]),
-                               "patches": len(textured), "flat_patches_skipped": len(patches) - n_textured,
+                               "crops": len(kept), "patches": len(textured),
+                               "flat_patches_skipped": len(patches) - n_textured,
                                "over_cap_patches_skipped": n_textured - len(textured), **s.meta})
+    patch_features = datasets.Features({"id": datasets.Value("string"), "source": datasets.Value("string"),
+                                        "group": datasets.Value("string"), "crop": datasets.Value("string"),
+                                        "image": datasets.Image()})
+    crop_features = datasets.Features({"crop": datasets.Value("string"), "source": datasets.Value("string"),
+                                       "image": datasets.Image()})
     for split in rows:
         if not rows[split]:
             raise ValueError(f"the {split} split has no patches; check data.test_sources / data.min_patch_std")
-        features = datasets.Features({"id": datasets.Value("string"), "source": datasets.Value("string"),
-                                      "group": datasets.Value("string"), "image": datasets.Image()})
-        ds = datasets.Dataset.from_list(rows[split], features=features)
-        ds.save_to_disk(os.path.join(out_dir, split))
+        datasets.Dataset.from_list(rows[split], features=patch_features).save_to_disk(
+            os.path.join(out_dir, "patches", split))
+        datasets.Dataset.from_list(crops[split], features=crop_features).save_to_disk(
+            os.path.join(out_dir, "crops", split))
         report[f"{split}_patches"] = len(rows[split])
+        report[f"{split}_crops"] = len(crops[split])
         report[f"{split}_sources"] = sorted({r["source"] for r in rows[split]})
-    with open(os.path.join(out_dir, "report.json"), "w") as f:
+    with open(os.path.join(out_dir, "patches", "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     return report
 
 
-def debian_photo_sources(download_dir: str, packages: list[str]) -> list[SourceImage]:
-    """The photographs of ``cddbench.photos`` in ``packages`` (Debian packages downloaded once into ``download_dir``,
-    each hash checked); a package is a group, so the split holds out whole packages."""
+def debian_photo_sources(download_dir: str | None, packages: list[str], split_by: str = "photo",
+                         costs: dict | None = None) -> list[SourceImage]:
+    """The photographs of ``cddbench.photos`` in ``packages`` (Debian packages downloaded once into the cache
+    ``photos.cache_dir(download_dir)``, each hash checked). Each photo is its own group (``split_by: photo``; its
+    package is the stratum of the split) or each package is one (``split_by: package``: whole packages held out)."""
     from cddbench import photos
 
     out = []
-    for p, path in photos.obtain(download_dir, packages):
-        meta = {"package": p.package, "version": photos.package_version(download_dir, p.package),
+    folder = photos.cache_dir(download_dir)
+    for p, path in photos.obtain(folder, packages, costs):
+        meta = {"package": p.package, "version": photos.package_version(folder, p.package),
                 "path_in_package": p.path, "sha256": p.sha256, "licence": p.licence, "author": p.author,
                 "native_resolution": p.native}
-        out.append(SourceImage(p.name, p.package, path, meta))
+        out.append(SourceImage(p.name, p.name if split_by == "photo" else p.package, path, meta))
     return out
 
 
@@ -200,7 +252,8 @@ def _load_source(source: str, dcfg: dict, report: dict, key: str = "data.source"
     if source == "builtin":
         sources = builtin_sources()
     elif source == "debian-photos":
-        sources = debian_photo_sources(dcfg["download_dir"], dcfg["photo_packages"])
+        sources = debian_photo_sources(dcfg["download_dir"], dcfg["photo_packages"], dcfg["split_by"],
+                                       report["downloads"])
     elif source.startswith("folder:"):
         sources = folder_sources(source[len("folder:") :])
     elif source.startswith("hub:"):

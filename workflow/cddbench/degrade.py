@@ -1,7 +1,11 @@
-"""4x degradation of HR patches into (LR, HR) pairs.
+"""4x degradation of HR crops into aligned (LR, HR) patch pairs.
 
-Each image's degradation is drawn from a generator seeded by (config seed, image id), so a test image's LR is the
-same across runs, machines, batch sizes and orders; the drawn parameters are stored beside each image.
+As in Real-ESRGAN, the degradation acts on whole crops (``data.crop_size``, its ``crop_pad_size``: 400 px) and the
+training and test patches are cut from the degraded crop afterwards, each patch's LR the crop's LR at the patch's
+place: the blur kernels (7-21 px), the resizes (down to 0.15 of the size) and JPEG's 8x8 blocks then act at their
+intended scale relative to the content, not at 8-16x it, as they would on a 32 px patch degraded alone. Each crop's
+degradation is drawn from a generator seeded by (config seed, crop id), so a test patch's LR is the same across runs,
+machines, batch sizes and orders; the crop's drawn parameters are stored beside each of its patches.
 ``degradation.method`` picks the algorithm, and ``degradation.<method>`` holds its settings:
   ``simple``      Gaussian blur -> bicubic 4x down -> Gaussian noise -> JPEG
   ``realesrgan``  Real-ESRGAN's second-order pipeline (cddbench.realesrgan)
@@ -58,19 +62,31 @@ def degrade(hr: np.ndarray, seed: int, image_id: str, cfg: dict) -> tuple[np.nda
     return METHODS[method](hr, image_rng(seed, image_id), cfg[method])
 
 
-def build_pairs(patch_dir: str, out_dir: str, seed: int, cfg: dict) -> int:
-    """Degrade every HR patch of a patch dataset; save (id, source, hr, lr, drawn parameters) to ``out_dir``."""
+def build_pairs(patch_dir: str, crop_dir: str, out_dir: str, seed: int, cfg: dict) -> int:
+    """Degrade every HR crop of a crop dataset as a whole and cut each listed patch's (HR, LR) pair from it; save
+    (id, source, crop, hr, lr, the crop's drawn parameters) to ``out_dir``."""
     import json
 
     import datasets
 
+    lr_crops = {}
+    for row in datasets.load_from_disk(crop_dir):
+        lr, params = degrade(np.array(row["image"].convert("RGB")), seed, row["crop"], cfg)
+        lr_crops[row["crop"]] = (lr, json.dumps(params, sort_keys=True))
     rows = []
     for row in datasets.load_from_disk(patch_dir):
-        lr, params = degrade(np.asarray(row["image"].convert("RGB")), seed, row["id"], cfg)
-        rows.append({"id": row["id"], "source": row["source"], "hr": row["image"], "lr": Image.fromarray(lr),
-                     "degradation": json.dumps(params, sort_keys=True)})
+        hr = np.asarray(row["image"].convert("RGB"))
+        lr_crop, params = lr_crops[row["crop"]]
+        _, origin = row["crop"].rsplit("#", 1)
+        _, at = row["id"].rsplit("@", 1)
+        (cy, cx), (y, x) = map(int, origin.split(",")), map(int, at.split(","))
+        # HR offsets inside the crop are multiples of the factor (crop sides and strides are), so the LR is aligned
+        ly, lx, n = (y - cy) // SCALE, (x - cx) // SCALE, hr.shape[0] // SCALE
+        rows.append({"id": row["id"], "source": row["source"], "crop": row["crop"], "hr": row["image"],
+                     "lr": Image.fromarray(np.ascontiguousarray(lr_crop[ly : ly + n, lx : lx + n])),
+                     "degradation": params})
     features = datasets.Features({"id": datasets.Value("string"), "source": datasets.Value("string"),
-                                  "hr": datasets.Image(), "lr": datasets.Image(),
+                                  "crop": datasets.Value("string"), "hr": datasets.Image(), "lr": datasets.Image(),
                                   "degradation": datasets.Value("string")})
     datasets.Dataset.from_list(rows, features=features).save_to_disk(out_dir)
     return len(rows)

@@ -49,7 +49,8 @@ def spread_indices(n_images: int, k: int) -> list[int]:
 
 
 def degradation_grid(hr: list[np.ndarray], ids: list[str], dcfg: dict, seed: int, variants: int, out_png: str) -> None:
-    """Each HR patch beside ``variants`` independent degradations of it (LR shown at HR size, nearest)."""
+    """Each HR image (a test crop) beside ``variants`` independent degradations of it (LR shown at HR size,
+    nearest)."""
     import matplotlib
 
     matplotlib.use("Agg")

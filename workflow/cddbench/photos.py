@@ -1,26 +1,28 @@
 """``data.source: debian-photos``: photographs that Debian packages and the installed wheels ship, offline-capable.
 
-No Python registry package ships a diverse photo set, but Debian packages do. Four wallpaper packages hold 37
-colour photographs by some 20 photographers (measured and licence-checked; the renders, drawings and abstract
-images in the same packages are left out); they are large, so ``data.downsample`` area-averages them. Four more
-"packages" hold 25 camera-size photos, used at native resolution: 17 of ``opencv-doc``'s sample data and 8 inside
-the scikit-image, scikit-learn and matplotlib wheels. ``data.photo_packages`` picks the packages; the default is the
-four wallpaper packages, the set the shipped teacher was trained on (adding the other four is the 48-training-photo
-route of docs/experiments.md, which needs a teacher trained on them). Each photo is pinned by the SHA-256 of its
-file, so the benchmark's data cannot change silently: a changed or missing file is an error naming it. The Debian
-packages are fetched with ``apt-get download`` (no root needed when the package index is current) and unpacked with
-``dpkg-deb -x`` into ``data.download_dir``; ``.deb`` files already there are reused. The split unit is the
-*package* (each package's photos share a group), so the default holds out a whole package
-(``data.test_sources: [lomiri-wallpapers-16.04]``, 14 photos).
+No Python registry package ships a diverse photo set, but Debian packages do. Six wallpaper packages hold 62 colour
+photographs (measured and licence-checked; the renders, drawings and abstract images in the same packages are left
+out); they are large (1,280-6,028 px), so ``data.downsample`` area-averages them. Five more "packages" hold 30
+camera-size photos, used at native resolution: 17 of ``opencv-doc``'s sample data, 5 of ``palapeli-data``'s and 8
+inside the scikit-image, scikit-learn and matplotlib wheels. ``data.photo_packages`` picks the packages (the default:
+all eleven, 92 photos). Each photo is pinned by the SHA-256 of its file (for ``enlightenment-data``, of the ``.edj``
+archive the JPEG is read from), so the benchmark's data cannot change silently: a changed or missing file is an error
+naming it. The Debian packages are fetched with ``apt-get download`` (no root needed when the package index is
+current) and unpacked with ``dpkg-deb -x`` into ``data.download_dir`` (default: a cache outside ``results/``, shared
+by runs and tests); ``.deb`` files already there are reused. Each photo is its own split group; its package is the
+stratum (``cddbench.data.split_groups``), or with ``data.split_by: package`` the group.
 """
 from __future__ import annotations
 
 import glob
 import hashlib
 import importlib.metadata
+import io
 import os
+import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 
 from cddbench.data import _package_dir
@@ -42,6 +44,9 @@ def _photos() -> list[Photo]:
     plasma = "/usr/share/wallpapers/{}/contents/images/2560x1600.jpg"
     plasma_lic = "LGPL-3.0 (metadata.json) / GPL-2+ (debian/copyright)"
     mate, lomiri = "/usr/share/backgrounds/mate/nature/{}.jpg", "/usr/share/backgrounds/{}.jpg"
+    enl = "/usr/share/enlightenment/data/backgrounds/{}.edj"
+    enl_lic, enl_author = "BSD-2-Clause (debian/copyright, Files: *)", "not recorded (Enlightenment contributors)"
+    lxqt = "/usr/share/lxqt/wallpapers/{}"  # 11 photographs; the rest of the folder is logos and renders
     # Grey (one channel) is left out: the test set is colour. Row order is the patch tables' order.
     rows = [  # (package, name, path, sha256, licence, author)
         ("lomiri-wallpapers-16.04", "Bridge_by_Sander_Klootwijk", lomiri, "bd86b081f9975e2b83527f71e49b9271a8ab40885428395969d9f7d834d7f050", "CC-BY-SA-4.0", "Sander Klootwijk"),
@@ -81,6 +86,33 @@ def _photos() -> list[Photo]:
         ("plasma-workspace-wallpapers", "OneStandsOut", plasma, "cb507baf1dafdcae362264f3aba9483ed4be5f6c9fdd770f0ec0920c6d9e80fd", plasma_lic, "Risto Saukonpää"),
         ("plasma-workspace-wallpapers", "Path", plasma, "7477457d7f17b736259f1b021864778ad4ba802cf3214e6728181ff29126bba8", plasma_lic, "Risto Saukonpää"),
         ("plasma-workspace-wallpapers", "summer_1am", plasma, "c868b50789591dd42910153c768053f1ba0a98cb36bbfc2b7a96a1045d0477f8", plasma_lic, "Risto Saukonpää"),
+        # enlightenment-data: 14 of 18 backgrounds (Dunes, Sunset-Hills, Flat-Fan, Paper-Flower are drawings), each an
+        # EET archive (.edj) of 13 JPEG sizes; the hash pins the archive, and the largest JPEG inside is the photo
+        ("enlightenment-data", "Bamboo", enl, "53ea365cefdf42f49d68b1415a2255b74a8e4594fe78d7c39c5af60a6e897097", enl_lic, enl_author),
+        ("enlightenment-data", "Foggy-Trees", enl, "48d958e9f41a2d5af151ac9a6edfad34989e65d44a6602b55c9cf45ca5771ff8", enl_lic, enl_author),
+        ("enlightenment-data", "God-Rays", enl, "95791b71c50280c52135b767cd8e14420b196c92e29162964badfd20968adae1", enl_lic, enl_author),
+        ("enlightenment-data", "Green-Maple", enl, "78178a3f9af4372ac532c57cb9470209658ee3c21c381ccba5f7607dca090e46", enl_lic, enl_author),
+        ("enlightenment-data", "Lichen-Branches", enl, "2a2f3a09e02dbfa50757444bc3100c90b91e3cb053c4cf7731334ead7d34042a", enl_lic, enl_author),
+        ("enlightenment-data", "Mountain", enl, "9e05a784efaac919af789a0f89b4a5de711d1bac859ed971547d6cd09d54b75d", enl_lic, enl_author),
+        ("enlightenment-data", "Peaks", enl, "25e7cd527440f434de0ac779a66d0a0704b5d0974405c60409beb257543f0ceb", enl_lic, enl_author),
+        ("enlightenment-data", "Red-Maple", enl, "53ea5bf96fe8227c18fd2f27536cf46fea33bdb3db8c154eb412ce1127c54882", enl_lic, enl_author),
+        ("enlightenment-data", "Sea-of-Lanterns", enl, "d880dc109bf6d4eb493feae612f61f63249ff494b3cbce9216646fe9d92109c0", enl_lic, enl_author),
+        ("enlightenment-data", "Snow-Trees", enl, "09da5c21c6ff02628c61bb6c60e0760a0b5996d022bfddbf0bed6ef620ce5b5b", enl_lic, enl_author),
+        ("enlightenment-data", "Spruce-Needles", enl, "e4ba168d17daffec459e96d09835462ef137d97dbdadda6f5a4e0eef46c83cca", enl_lic, enl_author),
+        ("enlightenment-data", "Sunset-Clouds", enl, "9b2041d7107f966e036c0fc97ed40fda657f2930d2e37360ce46fbb216211c45", enl_lic, enl_author),
+        ("enlightenment-data", "White-Flower", enl, "6e464125ba760eda1aed776921b8e665fece221d327710e988129ac18dc0528d", enl_lic, enl_author),
+        ("enlightenment-data", "Yellow-Flower", enl, "28002bd39a732f6b6a4ef4335931a25cb73d2340b1d95da51e3a8b53b735baa2", enl_lic, enl_author),
+        ("lxqt-themes", "Butterfly-Kenneth-Wimer", lxqt.format("Butterfly-Kenneth-Wimer.jpg"), "c237c26f6f0b18db3afa62a0eff13cb8208b79a1ef35aaadcb745d8f9faef146", "CC-BY-SA-3.0 (wallpapers/License)", "Kenneth Wimer"),
+        ("lxqt-themes", "Valendas", lxqt.format("Valendas.png"), "f2d275c51d116942cea8e7d80d30c7d3c130349a0695caf2aa235f926ae15759", "CC-BY-SA-3.0 (wallpapers/License)", "not recorded (LXQt Project Team)"),
+        ("lxqt-themes", "after-the-rain", lxqt.format("after-the-rain.jpg"), "e6cb8b3e09b904cc493ff17fddcd564d4e46a1761d05adf972c285a1fd878234", "CC-BY-SA-3.0 (wallpapers/License)", "stefonarch"),
+        ("lxqt-themes", "appleflower", lxqt.format("appleflower.png"), "bae8a8eb8274b29509f1cbbfe250081331c5704a1fea25d5052166a0451e67f3", "CC-BY-SA-3.0 (wallpapers/License)", "stefonarch"),
+        ("lxqt-themes", "beam", lxqt.format("beam.png"), "3d199194b048cb793c0ad558337cda3e16f14cd054168d1d813620e24a0a5659", "CC-BY-SA-3.0 (wallpapers/License)", "stefonarch"),
+        ("lxqt-themes", "butterfly", lxqt.format("butterfly.png"), "13175434d99075e075de7321942e66169e3c99ac9416024dcf4123bd3b38749c", "CC-BY-SA-3.0 (wallpapers/License)", "stefonarch"),
+        ("lxqt-themes", "cloud", lxqt.format("cloud.png"), "522dbf79dfaff751cf8ef2f337c9d196a231fa096bc38806a76ce048b8c7b5a2", "CC-BY-SA-3.0 (wallpapers/License)", "not recorded (LXQt Project Team)"),
+        ("lxqt-themes", "drop", lxqt.format("drop.png"), "3b726aea9a6f8af36431c6f1974f982f7f4c5a4443499500bda31be27e4ffde8", "CC-BY-SA-3.0 (wallpapers/License)", "stefonarch"),
+        ("lxqt-themes", "flowers", lxqt.format("flowers.png"), "3a935d8be4d6c9784f9079ff2814acd2de2c8406e9fe584be03e90264f37c371", "CC-BY-SA-3.0 (wallpapers/License)", "stefonarch"),
+        ("lxqt-themes", "fog", lxqt.format("fog.jpg"), "a8235344ee6b5ab1b6de3ccef731bcc0e6509cf33ce832db87eae1eb75987083", "CC-BY-SA-3.0 (wallpapers/License)", "stefonarch"),
+        ("lxqt-themes", "this-is-not-windows", lxqt.format("this-is-not-windows.jpg"), "2d885e0438c0ab244f818d33d8f745a1cc486558462faf9bf3948675c68ac227", "CC-BY-SA-3.0 (wallpapers/License)", "stefonarch"),
     ]
     wallpapers = [Photo(name, pkg, path.format(name), sha, lic, author) for pkg, name, path, sha, lic, author in rows]
     # Camera-size photos (300-1,282 px), used at native resolution: training photos only (the test package is a
@@ -108,6 +140,14 @@ def _photos() -> list[Photo]:
         ("stuff.jpg", "21cd00afbdd0727f445dd91c0a09633e6345ed5b05a3d2355453a1f3c314c6c5"),
         ("ela_original.jpg", "b55798b35e2dcb24675f0865a2442d0e4887eeb6aff322ecb1968d936cc23e7f"),
     ]]
+    # palapeli-data's puzzle photographs (1,024-1,620 px, camera-size: native); licence and author from each .desktop
+    camera += [
+        ("castle-maintenon", "palapeli-data", "/usr/share/palapeli/collection/castle-maintenon.jpg", "f4a6bf48b97d97715413f9ebd2d8744bd46df0e492bc8326e2513d51084f2612", "GFDL (per-image .desktop)", "Eric Pouhier"),
+        ("cincinnati-bridge", "palapeli-data", "/usr/share/palapeli/collection/cincinnati-bridge.jpg", "09772d09318b34a5c5edd58ee86ff462bcd2907006f31cc8e0704310f8e9ab60", "public domain (per-image .desktop)", "Derek Jensen"),
+        ("citrus-fruits", "palapeli-data", "/usr/share/palapeli/collection/citrus-fruits.jpg", "0cbd7154a14789803167c86705130d0358875198231269df168ea26224e70848", "public domain (per-image .desktop)", "US Department of Agriculture"),
+        ("european-honey-bee", "palapeli-data", "/usr/share/palapeli/collection/european-honey-bee.jpg", "9d54ae706bddd899c91b2b801d9ca4556a5a9a399b4043f9d539df62a8cb7f27", "public domain (per-image .desktop)", "John Severns"),
+        ("panther-chameleon-female", "palapeli-data", "/usr/share/palapeli/collection/panther-chameleon-female.jpg", "adb9e2834a8a3db40ca3817452b956ada527085e5aa2bd604c465651a3834ae4", "GFDL (per-image .desktop)", "B. Navez and others"),
+    ]
     # The installed wheels' colour photographs (paths inside the package; licences from their own docstrings/READMEs)
     camera += [
         ("astronaut", "scikit-image", "data/astronaut.png", "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5", "public domain (NASA)", "NASA"),
@@ -135,6 +175,15 @@ def sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def cache_dir(download_dir: str | None) -> str:
+    """``data.download_dir``, or (null) the user cache: ``$XDG_CACHE_HOME/cddbench/packages`` (``~/.cache/...``), so
+    a 400 MB package is downloaded once per machine, not once per results folder."""
+    if download_dir:
+        return download_dir
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "cddbench", "packages")
+
+
 def _how_to_get(package: str, folder: str, why: str) -> RuntimeError:
     return RuntimeError(
         f"data.source=debian-photos: could not obtain the Debian package {package!r} ({why}). Either make the package "
@@ -143,15 +192,18 @@ def _how_to_get(package: str, folder: str, why: str) -> RuntimeError:
         "(the photographs inside the installed Python packages; a smaller, less diverse set).")
 
 
-def fetch_package(package: str, folder: str) -> str:
-    """The unpacked tree of ``package`` under ``folder`` (downloaded with apt-get and unpacked with dpkg-deb once);
-    its version is read from the .deb's file name."""
+def fetch_package(package: str, folder: str) -> tuple[str, dict]:
+    """The unpacked tree of ``package`` under ``folder`` (downloaded with apt-get and unpacked with dpkg-deb once),
+    and what it cost: ``{deb, deb_bytes, download_s, unpack_s}`` (0 s when the cache already held it)."""
     os.makedirs(folder, exist_ok=True)
+    cost = {"download_s": 0.0, "unpack_s": 0.0}
     debs = sorted(glob.glob(os.path.join(folder, f"{package}_*.deb")))
     if not debs:
         if not shutil.which("apt-get"):
             raise _how_to_get(package, folder, "apt-get is not on PATH")
+        t0 = time.perf_counter()
         run = subprocess.run(["apt-get", "download", package], cwd=folder, capture_output=True, text=True)
+        cost["download_s"] = round(time.perf_counter() - t0, 2)
         debs = sorted(glob.glob(os.path.join(folder, f"{package}_*.deb")))
         if run.returncode or not debs:
             raise _how_to_get(package, folder, f"apt-get download failed: {run.stderr.strip()[-300:]}")
@@ -161,11 +213,34 @@ def fetch_package(package: str, folder: str) -> str:
             raise _how_to_get(package, folder, "dpkg-deb is not on PATH")
         partial = tree + ".partial"
         shutil.rmtree(partial, ignore_errors=True)
+        t0 = time.perf_counter()
         run = subprocess.run(["dpkg-deb", "-x", debs[-1], partial], capture_output=True, text=True)
         if run.returncode:
             raise _how_to_get(package, folder, f"dpkg-deb -x {os.path.basename(debs[-1])} failed: {run.stderr.strip()}")
         os.replace(partial, tree)
-    return tree
+        cost["unpack_s"] = round(time.perf_counter() - t0, 2)
+    return tree, {"deb": os.path.basename(debs[-1]), "deb_bytes": os.path.getsize(debs[-1]), **cost}
+
+
+def largest_jpeg(archive: str):
+    """The largest JPEG inside an EET archive (``.edj``, Enlightenment's format: one photo stored at 13 sizes), opened
+    with PIL. Hand-written because no Python package reads EET; each JPEG is stored whole, so every start-of-image
+    marker is a candidate and PIL reads its size from the header (no decode); the largest is the photo."""
+    from PIL import Image
+
+    blob = open(archive, "rb").read()
+    best, best_area = None, 0
+    for m in re.finditer(rb"\xff\xd8\xff", blob):
+        try:
+            with Image.open(io.BytesIO(blob[m.start():])) as im:
+                area = im.size[0] * im.size[1] if im.format == "JPEG" else 0
+        except (OSError, SyntaxError, ValueError):  # a marker that starts no readable header
+            continue
+        if area > best_area:
+            best, best_area = m.start(), area
+    if best is None:
+        raise ValueError(f"{archive}: no JPEG inside (not an Enlightenment background archive?)")
+    return Image.open(io.BytesIO(blob[best:]))
 
 
 def package_version(folder: str, package: str) -> str:
@@ -184,12 +259,18 @@ def selected(packages: list[str]) -> list[Photo]:
     return [p for p in PHOTOS if p.package in packages]
 
 
-def obtain(folder: str, packages: list[str]) -> list[tuple[Photo, str]]:
-    """Every listed photo of ``packages`` as (photo, file path), in table order, each checked against its SHA-256.
-    A missing or altered file is an error that names it."""
+def obtain(folder: str, packages: list[str], costs: dict | None = None) -> list[tuple[Photo, str]]:
+    """Every listed photo of ``packages`` as (photo, image file), in table order, each checked against its SHA-256.
+    A missing or altered file is an error that names it. ``costs`` (if given) receives each package's download
+    record (``fetch_package``)."""
     out = []
     for package in dict.fromkeys(p.package for p in selected(packages)):
-        tree = str(_package_dir(WHEELS[package])) if package in WHEELS else fetch_package(package, folder)
+        if package in WHEELS:
+            tree = str(_package_dir(WHEELS[package]))
+        else:
+            tree, cost = fetch_package(package, folder)
+            if costs is not None:
+                costs[package] = cost
         for p in (p for p in PHOTOS if p.package == package):
             path = os.path.join(tree, p.path.lstrip("/"))
             if not os.path.isfile(path):

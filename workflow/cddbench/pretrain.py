@@ -102,8 +102,8 @@ def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv
 # ------------------------------------------------------------------ the shipped teacher: its training data, checked
 TRAINING_DATA = "training_data.json"
 # the data settings that decide which HR patches a teacher trained on (the held-out split follows from them too)
-PATCH_KEYS = ("source", "test_source", "test_sources", "test_fraction", "downsample", "patch_size", "train_stride",
-              "min_patch_std", "max_patches_per_source")
+PATCH_KEYS = ("source", "test_source", "split_by", "test_sources", "test_fraction", "downsample", "crop_size",
+              "patch_size", "train_stride", "min_patch_std", "max_patches_per_source")
 
 
 def training_photos(cfg: dict) -> dict[str, str] | None:
@@ -113,8 +113,12 @@ def training_photos(cfg: dict) -> dict[str, str] | None:
 
     dcfg = cfg["data"]
     source = dcfg["source"]
+    strata = {}
     if source == "debian-photos":
-        sources = [(p.name, p.package, p.sha256) for p in photos.selected(dcfg["photo_packages"])]
+        chosen = photos.selected(dcfg["photo_packages"])
+        by_photo = dcfg["split_by"] == "photo"
+        sources = [(p.name, p.name if by_photo else p.package, p.sha256) for p in chosen]
+        strata = {p.name: p.package for p in chosen} if by_photo else {}
     elif source == "builtin" or source.startswith("folder:"):
         listed = data.builtin_sources() if source == "builtin" else data.folder_sources(source[len("folder:"):])
         sources = [(s.name, s.group, photos.sha256(s.path)) for s in listed]
@@ -124,7 +128,7 @@ def training_photos(cfg: dict) -> dict[str, str] | None:
         test_groups: set[str] = set()
     else:
         test_groups = data.split_groups([g for _, g, _ in sources], dcfg["test_sources"], dcfg["test_fraction"],
-                                        cfg["seed"])
+                                        cfg["seed"], strata)
     return {name: sha for name, group, sha in sources if group not in test_groups}
 
 

