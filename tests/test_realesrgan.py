@@ -120,7 +120,7 @@ def test_filter_is_a_correlation_with_reflect_padding():
     assert torch.allclose(realesrgan.filter2d(x, k), direct, atol=1e-6)
 
 
-@pytest.mark.parametrize("size", [(32, 32), (36, 44), (256, 256)])
+@pytest.mark.parametrize("size", [(32, 32), (36, 44), (256, 256), (400, 400), (140, 160)])  # patches and crops
 def test_output_is_exactly_a_quarter(cfg, size):
     hr = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
     full = {"method": "realesrgan", "realesrgan": cfg}

@@ -152,15 +152,19 @@ CLAIMS = [
 # What an external model (methods.external) is compared with: the distilled model at the paper's step count and the
 # many-step teacher-quality row, on the Table 1 metrics.
 EXTERNAL_REFERENCES = [(OURS, 4), ("ldm_sr", 200)]
+# A released model a user would pick instead (configs/anchors.yaml) is compared with the rows it stands beside: this
+# project's Real-ESRGAN (the same architecture family, trained here at a laptop's budget) and bicubic.
+ANCHOR_REFERENCES = {"realesrgan_x4plus": [("esrgan", 1), ("bicubic", 0)]}
 
 
 def external_comparisons(cells) -> dict[str, list[Comparison]]:
     """{external run: "it beats each reference" on FD and LPIPS at each of its step counts}, one family per run."""
     fd, lp = _names(cells)
-    runs = sorted({r for r, _ in cells if r == "external" or r.startswith("external-")})
+    runs = sorted({r for r, _ in cells if r == "external" or r.startswith("external-") or r in ANCHOR_REFERENCES})
     return {run: [Comparison(f"{m}: {run}-{s} beats {ref}-{rs}", m, {(run, s): 1.0, (ref, rs): -1.0},
                              baseline=(ref, rs))
-                  for s in _steps(cells, run) for ref, rs in EXTERNAL_REFERENCES for m in (fd, lp)]
+                  for s in _steps(cells, run) for ref, rs in ANCHOR_REFERENCES.get(run, EXTERNAL_REFERENCES)
+                  for m in (fd, lp)]
             for run in runs}
 
 

@@ -38,6 +38,7 @@ METHODS = {
     "sid_lsg": {"trains": True, "seeded": True, "base": NULL_BRANCH_LDM_SR},  # SiD with guidance (methods.sid_lsg)
     "dmd2": {"trains": True, "seeded": True, "base": "ldm_sr"},  # distils the LDM-SR model of its training seed
     "external": {"trains": False, "seeded": True},  # a model from elsewhere (methods/external.py)
+    "realesrgan_x4plus": {"trains": False, "seeded": False},  # the authors' released weights (configs/anchors.yaml)
 }
 
 
