@@ -11,6 +11,8 @@ import pytest
 import yaml
 from snakemake.utils import update_config
 
+from cddbench import data
+
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 # shell rules call `cddbench` and `papermill`: put this interpreter's bin first, activated venv or not
 ENV = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
@@ -66,13 +68,15 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     assert set(zip(runs["run"], runs["steps"])) == {
         ("bicubic", 0), ("esrgan", 1), ("ldm_sr", 4), ("ldm_sr", 5), ("dpm_solver", 4),
         ("dpm_solver-algorithm_type=dpmsolver++", 4), ("cm", 1), ("cm", 4), ("gd", 4), ("cdd", 1), ("cdd", 4),
-        ("cdd-regime=adapter", 1), ("cdd-regime=adapter", 4), ("external", 4)} | {(r, s) for r in ablations for s in (1, 4)}
+        ("cdd-regime=adapter", 1), ("cdd-regime=adapter", 4), ("external", 4), ("ldm_sr-init=random", 4),
+        ("ldm_sr-init=random", 5)} | {(r, s) for r in ablations for s in (1, 4)}
     for col in ("fd_proxy_mean", "kd_proxy_mean", "lpips_proxy_mean", "psnr_mean", "ssim_mean",
                 "seconds_per_image_mean"):
         assert runs[col].map(math.isfinite).all(), col
     assert (runs["metric_backend"] == "proxy").all() and "fid_mean" not in runs
     seeded = runs[~runs["method"].isin(["bicubic", "esrgan"])]  # seeds for Table 1, ablation_seeds ([0]) for the rest
-    assert seeded["n_seeds"].eq(seeded["run"].isin(ablations + ["external"]).map({True: 1, False: 2})).all()
+    one_seed = ablations + ["external", "ldm_sr-init=random"]  # the gate's run samples as the ablations do
+    assert seeded["n_seeds"].eq(seeded["run"].isin(one_seed).map({True: 1, False: 2})).all()
     # train_seeds ([0, 1]) for every run with a trained model (DPM-Solver: LDM-SR's), one for bicubic and external
     assert runs["n_train_seeds"].eq(runs["run"].isin(["bicubic", "external"]).map({True: 1, False: 2})).all()
     # an external model (methods.external): Table 1's last row, and its own family of paired comparisons
@@ -87,6 +91,13 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     for f in ("unet/diffusion_pytorch_model.safetensors", "controlnet/diffusion_pytorch_model.safetensors"):
         for t in (0, 1):
             assert os.path.isfile(os.path.join(wd, "results", "models", "cdd", f"train{t}", f)), (t, f)
+    # no test photograph, and no test crop, in any training pair (the fine-tunes' data) or the teacher's patches
+    pairs = {split: data.load_split(os.path.join(wd, "results", "data", "pairs", split)) for split in ("train", "test")}
+    teacher_patches = data.load_split(os.path.join(wd, "results", "data", "patches", "train"))
+    assert set(pairs["test"]["source"]).isdisjoint(set(pairs["train"]["source"]) | set(teacher_patches["source"]))
+    assert set(pairs["test"]["crop"]).isdisjoint(pairs["train"]["crop"]) and len(set(pairs["test"]["crop"])) > 1
+    gates = json.load(open(os.path.join(wd, "results", "quality_gates.json")))
+    assert set(gates["prior_matters"]) >= {"fd_proxy", "lpips_proxy", "pass"}  # the gate's run was trained and scored
     # the figure notebooks ran under papermill and drew every figure
     for png in ("teacher_samples.png", "degradations.png", "fig5_ablations.png", "fig3_distance.png",
                 "fig3_distance_grid.png", "fig6_qualitative.png", "pareto.png"):
