@@ -1,13 +1,15 @@
-"""Image sources -> HR patches -> train/test split by source image -> HF datasets on disk.
+"""Image sources -> crops and the HR patches inside them -> split by source image -> HF datasets on disk.
 
 Four kinds of source (config ``data.source``):
-  ``debian-photos``    photographs of Debian packages (``data.photo_packages``; default: 37 of four wallpaper
-                       packages) and of the installed wheels, pinned by SHA-256 (``cddbench.photos``; the default)
+  ``debian-photos``    92 photographs of Debian packages (``data.photo_packages``) and of the installed wheels,
+                       pinned by SHA-256 (``cddbench.photos``; the default)
   ``builtin``          natural photographs that ship inside installed wheels (offline, no download)
   ``folder:/path``     every image file in a local folder (one source image per file)
   ``hub:name[:split]`` a Hugging Face hub dataset with an ``image`` column (needs network)
-The split is made per *source image* (group), never per patch, so no test scene is seen in training; or, with
-``data.test_source`` (same forms), every ``data.source`` image trains and every test-source image tests.
+The split is made per *source group* (a photograph, or with ``data.split_by: package`` a package), never per patch,
+so no test scene is seen in training; or, with ``data.test_source`` (same forms), every ``data.source`` image trains
+and every test-source image tests. Each image is tiled into crops (``data.crop_size``) that the degradation acts on
+as wholes (``cddbench.degrade``), and the patches are cut inside the crops.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cddbench import photos
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -31,21 +35,15 @@ class SourceImage:
     meta: dict = field(default_factory=dict, compare=False, hash=False)  # origin and licence, for the report
 
 
-def _package_dir(module: str) -> Path:
-    import importlib
-
-    return Path(importlib.import_module(module).__file__).parent
-
-
 def builtin_sources() -> list[SourceImage]:
     """Photographs shipped in scikit-image, scikit-learn and matplotlib wheels (no download needed).
 
     Synthetic or binary images (text, logos, phantoms, checkerboards) are left out on purpose:
     the benchmark is about natural-image statistics.
     """
-    sk = _package_dir("skimage") / "data"
-    skl = _package_dir("sklearn") / "datasets" / "images"
-    mpl = _package_dir("matplotlib") / "mpl-data" / "sample_data"
+    sk = photos.package_dir("skimage") / "data"
+    skl = photos.package_dir("sklearn") / "datasets" / "images"
+    mpl = photos.package_dir("matplotlib") / "mpl-data" / "sample_data"
     files = {
         "astronaut": sk / "astronaut.png", "chelsea": sk / "chelsea.png", "coffee": sk / "coffee.png",
         "rocket": sk / "rocket.jpg", "hubble_deep_field": sk / "hubble_deep_field.jpg",
@@ -83,9 +81,7 @@ def load_rgb(path: str) -> tuple[np.ndarray, str | None]:
     """
     try:
         if path.endswith(".edj"):  # an Enlightenment background archive (debian-photos' enlightenment-data)
-            from cddbench.photos import largest_jpeg
-
-            opened = largest_jpeg(path)
+            opened = photos.largest_jpeg(path)
         else:
             opened = Image.open(path)
         with opened as im:
@@ -233,8 +229,6 @@ def debian_photo_sources(download_dir: str | None, packages: list[str], split_by
     """The photographs of ``cddbench.photos`` in ``packages`` (Debian packages downloaded once into the cache
     ``photos.cache_dir(download_dir)``, each hash checked). Each photo is its own group (``split_by: photo``; its
     package is the stratum of the split) or each package is one (``split_by: package``: whole packages held out)."""
-    from cddbench import photos
-
     out = []
     folder = photos.cache_dir(download_dir)
     for p, path in photos.obtain(folder, packages, costs):

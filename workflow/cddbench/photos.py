@@ -24,8 +24,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
-
-from cddbench.data import _package_dir
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -167,6 +166,13 @@ PACKAGES = list(dict.fromkeys(p.package for p in PHOTOS))  # in table order: the
 WHEELS = {"scikit-image": "skimage", "scikit-learn": "sklearn", "matplotlib": "matplotlib"}  # package: module
 
 
+def package_dir(module: str) -> Path:
+    """The folder of an installed Python package (the wheels' photographs are read from there, no download)."""
+    import importlib
+
+    return Path(importlib.import_module(module).__file__).parent
+
+
 def sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -266,7 +272,7 @@ def obtain(folder: str, packages: list[str], costs: dict | None = None) -> list[
     out = []
     for package in dict.fromkeys(p.package for p in selected(packages)):
         if package in WHEELS:
-            tree = str(_package_dir(WHEELS[package]))
+            tree = str(package_dir(WHEELS[package]))
         else:
             tree, cost = fetch_package(package, folder)
             if costs is not None:

@@ -262,9 +262,10 @@ scheduler = DDPMScheduler.from_pretrained("workflow/pretrained/tiny-teacher", su
 
 - **Architecture**: `AutoencoderKL` (f = 4, {card['train_patches']:,} training patches of 32x32 px) and a
   v-prediction `UNet2DConditionModel` on its 8x8 latents, DDPM schedule `scheduler/`: {_schedule_words(card["schedule"])}.
-- **Data**: the training split of `data.source: {record['data']['source']}` only — the held-out test
-  package is never read for training. `training_data.json` records the data settings and every training photo's
-  SHA-256; the DAG compares it with the config before any job and refuses a mismatch.
+- **Data**: the training split of `data.source: {record['data']['source']}` only ({len(record['photos'] or {})}
+  photographs, split by `{record['data']['split_by']}`) — no held-out test photograph is ever read for training.
+  `training_data.json` records the data settings and every training photo's SHA-256; the DAG compares it with the
+  config before any job and refuses a mismatch.
 - **Training**: autoencoder {card['autoencoder_train']}; UNet {card['teacher_train']} (EMA weights are the
   model); seed {card['seed']}. Wall time: {wall}. Machine: {card['machine']}.
 - **Measured** ({card['metric_backend']} metrics; proxies use a seeded random AlexNet and are not comparable to
@@ -274,8 +275,8 @@ scheduler = DDPMScheduler.from_pretrained("workflow/pretrained/tiny-teacher", su
   the samples are {card['factor_over_floor']:.2f}x it), those patches themselves {own[f'data_{fd}']:.4f}. On the
   {card['n_test_images']:,} held-out HR test patches: reconstruction PSNR {card['reconstruction_psnr']:.2f} dB,
   reconstruction {fd} {card[f'reconstruction_{fd}']:.4f}; samples {fd} {card[f'unconditional_{fd}']:.4f}, and
-  the training photos' own patches {card[f'training_data_{fd}']:.4f} (the test package is other photographs: no
-  model of the training photos can score below that there).
+  the training photos' own patches {card[f'training_data_{fd}']:.4f} (the test photographs are other
+  photographs: no model of the training photos can be expected to score below that there).
 - **Reproduce**: `snakemake results/pretrained/tiny-teacher --cores all --configfile configs/pretrain.yaml`
   (the same numbers on the same machine type and thread count; resumable from `results/checkpoints/`).
 
