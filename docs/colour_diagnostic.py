@@ -1,4 +1,4 @@
-"""Where an LDM-SR model's colour error comes from (docs/experiments.md, "LDM-SR's training budget"): the per-image colour
+"""Where an LDM-SR model's colour error comes from (docs/lab/experiments.md, "LDM-SR's training budget"): the per-image colour
 error (`cddbench.metrics.colour_error`) of the bicubic LR, of the autoencoder's reconstruction, and of 1- and 4-step
 DDIM samples, on the test pairs and on as many training pairs drawn at random. With trailing spacing a 1-step sample
 starts at t = 999, where zero terminal SNR makes it the model's conditional mean E[x0 | LR]. Then the colour gain:

@@ -1,6 +1,6 @@
 """GPU-hours of a paper-scale run: FLOPs counted, throughput measured (``cddbench gpu-check``) or assumed.
 
-    python docs/estimate_gpu_hours.py --measured docs/gpu/gpu_check_h200.json     # rates measured on an H200
+    python docs/estimate_gpu_hours.py --measured tests/data/gpu_check_h200.json     # rates measured on an H200
     python docs/estimate_gpu_hours.py --tflops 125                                 # an assumed rate instead
 
 The FLOPs of one forward pass of each network are counted with torch's FlopCounterMode on the meta device (no

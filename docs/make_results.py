@@ -31,6 +31,11 @@ def _fmt(v) -> str:
         return f"{v:.4g}"
     if isinstance(v, list):
         return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, dict):  # a paired gate's metric: its difference and interval (the rest is in the json)
+        if "difference" in v:
+            return (f"{_fmt(v['better'])} vs {_fmt(v['worse'])}, difference {_fmt(v['difference'])} "
+                    f"[{_fmt(v['difference_low'])}, {_fmt(v['difference_high'])}], df {v['df']}")
+        return "{" + ", ".join(f"{k} {_fmt(x)}" for k, x in v.items()) + "}"
     return str(v)
 
 
@@ -80,6 +85,9 @@ def main() -> None:
         if isinstance(g, dict) and "pass" in g:
             nums = ", ".join(f"{k} {_fmt(v)}" for k, v in g.items() if k != "pass")
             print(f"- `{name}`: **{'pass' if g['pass'] else 'FAIL'}** ({nums})")
+        elif isinstance(g, dict) and "within_factor" in g:  # recorded, not a gate
+            nums = ", ".join(f"{k} {_fmt(v)}" for k, v in g.items())
+            print(f"- `{name}` (recorded, not a gate): {nums}")
     print("\n## Table 1 (`results/table1.md`)\n")
     print(open(f"{r}/table1.md").read())
     fd = "fid" if "fid_mean" in open(f"{r}/table1.csv").readline() else "fd_proxy"

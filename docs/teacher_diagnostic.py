@@ -1,4 +1,4 @@
-"""Where a teacher's distance to its training patches sits (docs/experiments.md, "Where the 48-photo teacher's distance
+"""Where a teacher's distance to its training patches sits (docs/lab/experiments.md, "Where the 48-photo teacher's distance
 comes from"). The gate `teacher_near_autoencoder_floor` reads one number, fd_proxy(teacher samples, training
 patches) over the autoencoder's floor; this splits it:
 

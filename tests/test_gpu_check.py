@@ -81,11 +81,11 @@ def test_the_gpu_overlay_plans_the_whole_default_dag_on_cuda(repo):
 
 
 def test_the_paper_configs_cdd_batch_fits_an_80_gb_gpu_by_the_h200_measurement(repo):
-    """The peaks measured at batches 32 and 64 (docs/gpu/gpu_check_h200.json, linear in the batch) put the paper
+    """The peaks measured at batches 32 and 64 (tests/data/gpu_check_h200.json, linear in the batch) put the paper
     config's CDD batch under 80 GB with 10% to spare."""
     import json
 
-    with open(f"{repo}/docs/gpu/gpu_check_h200.json") as f:
+    with open(f"{repo}/tests/data/gpu_check_h200.json") as f:
         rec = json.load(f)
     cfg = config.load(f"{repo}/config.yaml", f"{repo}/configs/paper.yaml")
     for name, batch in (("cdd", cfg["methods"]["cdd"]["train"]["batch_size"]),
