@@ -7,7 +7,7 @@ from snakemake.logging import logger
 
 from cddbench import config as _config
 from cddbench import methods as _methods
-from cddbench import pretrain as _pretrain
+from cddbench import provenance as _provenance
 from cddbench import paper as _paper
 
 RESULTS = "results"
@@ -29,7 +29,7 @@ def cfg_json(*keys):
 
 RUNS = _config.runs(_config.validate(config))  # {run name: {"method", "config"}}: the methods entries plus their variants
 # validate() refuses a shipped teacher trained on other photos or schedule than this config's; say what was checked
-logger.info(_pretrain.check_exported_teacher(config))
+logger.info(_provenance.check_exported_teacher(config))
 # runs the paper's outputs read that this config lacks (e.g. `guidance.weight: [0]` names its run "...=0", not "...=0.0")
 for _run, _uses in _paper.missing(RUNS).items():
     logger.warning(f"config: no run {_run!r}; {', '.join(_uses)} will show it as not run / not tested")

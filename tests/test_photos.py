@@ -34,8 +34,8 @@ def test_manifest_pins_every_photo_with_licence_and_hash():
 
 def test_the_default_split_is_by_photograph_stratified_by_package(default):
     """>= 40 test and >= 45 training photographs, every package split in proportion (largest remainder), the same
-    split again for the same seed, and the teacher's record (pretrain.training_photos) is its complement."""
-    from cddbench import pretrain
+    split again for the same seed, and the teacher's record (provenance.training_photos) is its complement."""
+    from cddbench import provenance
 
     d = default["data"]
     chosen = photos.selected(d["photo_packages"])
@@ -46,7 +46,7 @@ def test_the_default_split_is_by_photograph_stratified_by_package(default):
         n = sum(1 for p in chosen if p.package == package)
         assert abs(sum(strata[g] == package for g in test) - d["test_fraction"] * n) < 1  # floor or ceil of its share
     assert test == data.split_groups(list(strata), d["test_sources"], d["test_fraction"], default["seed"], strata)
-    assert set(pretrain.training_photos(default)) == set(strata) - test
+    assert set(provenance.training_photos(default)) == set(strata) - test
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from cddbench import config, pretrain
+from cddbench import config, provenance
 
 TEACHER = "workflow/pretrained/tiny-teacher"
 
@@ -48,13 +48,13 @@ def test_shipped_teacher_loads_with_plain_diffusers(repo):
 
 
 def test_recorded_training_photos_equal_the_configs_training_split(default, repo):
-    with open(os.path.join(repo, TEACHER, pretrain.TRAINING_DATA)) as f:
+    with open(os.path.join(repo, TEACHER, provenance.TRAINING_DATA)) as f:
         recorded = json.load(f)
-    wanted = pretrain.training_data(default)
+    wanted = provenance.training_data(default)
     assert recorded == json.loads(json.dumps(wanted))
     names = {p.name for p in __import__("cddbench.photos").photos.PHOTOS}
     assert len(recorded["photos"]) == 51 and len(names - set(recorded["photos"])) == 41  # no test photo trained it
-    assert "exactly the config's 51 training photos" in pretrain.check_exported_teacher(default)
+    assert "exactly the config's 51 training photos" in provenance.check_exported_teacher(default)
 
 
 @pytest.mark.parametrize("change,expected", [
@@ -79,7 +79,7 @@ def test_the_domain_shift_overlay_holds_out_a_package_and_brings_its_own_teacher
     with open(f"{repo}/configs/domain_shift.yaml") as f:
         overlay = yaml.safe_load(f)
     config.merge(cfg, overlay)
-    train = pretrain.training_photos(cfg)
+    train = provenance.training_photos(cfg)
     assert len(train) == 92 - 14 and not any(n.endswith(("_by_Aitzol_Berasategi", "_by_Peter_Nerlich")) for n in train)
     config.validate(cfg)  # teacher.pretrained: null in the overlay: trained in the DAG on exactly these photos
     cfg["teacher"]["pretrained"] = default["teacher"]["pretrained"]  # the shipped one saw some held-out photos

@@ -23,6 +23,28 @@ _SCHEMAS = {
 _LIBRARY = None  # keep the torch.library handle alive for the process lifetime
 
 
+class _BeforeTorchvision:
+    """A meta-path finder that runs ``install`` the moment anything first looks for torchvision (diffusers, lpips
+    and clean-fid import it, diffusers also probes for it), then steps aside. Importing cddbench therefore does
+    not import torch: the Snakefile's parse and the light modules (config, photos, data, paper) stay torch-free."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torchvision":
+            install_lazily.hook = None
+            sys.meta_path.remove(self)
+            install()
+        return None  # the normal finders do the import
+
+
+def install_lazily() -> None:
+    """Arrange for ``install`` to run before torchvision's first import (now, if it is already imported)."""
+    if "torchvision" in sys.modules:
+        install()
+    elif getattr(install_lazily, "hook", None) is None:
+        install_lazily.hook = _BeforeTorchvision()
+        sys.meta_path.insert(0, install_lazily.hook)
+
+
 def install() -> None:
     global _LIBRARY
     if "torchvision" in sys.modules or _LIBRARY is not None:

@@ -18,11 +18,11 @@ def validate(cfg: dict) -> dict:
     """Raise ValueError naming the offending key path when ``cfg`` does not match the schema."""
     from cddbench import methods
 
-    from cddbench import pretrain
+    from cddbench import provenance
 
     _check_schema(cfg)
     _check_values(cfg)
-    pretrain.check_exported_teacher(cfg)  # a shipped teacher trained on other photos would leak test photos
+    provenance.check_exported_teacher(cfg)  # a shipped teacher trained on other photos would leak test photos
     configured = runs(cfg)
     for name in cfg["methods"]:
         base = methods.base(name)
