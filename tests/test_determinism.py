@@ -4,7 +4,9 @@ tests/data/ (first at 8710f88, before the [10] refactor; re-recorded at 0bcbefd,
 terminal SNR and so moved the smoke teacher's numbers by design; claims.csv again at 114baa9 for claim 6's new
 "metrics" text, no number moved; both again at this wave's [14], whose intervals are over test photographs and
 training runs: the reduced DAG has one test photograph and one training run, so its intervals are unbounded and its
-comparisons inconclusive, and table1.csv gained n_photos; no metric value moved): every label, verdict and count exactly, every number to 1e-4 relative. Not byte
+comparisons inconclusive, and table1.csv gained n_photos; no metric value moved; both again at [15], whose crops are
+degraded whole before the patches are cut, so every LR and every number moved by design): every label, verdict and
+count exactly, every number to 1e-4 relative. Not byte
 for byte across machines: float32 training reductions differ in their last bits between CPUs (BLAS kernels), and CI's
 machine reproduced the record to at most 1.1e-5 relative (sharpness; FD 5e-7, LPIPS 3e-6), while a change of
 behaviour moves these numbers by percents. claims.csv's median effect is a difference of two metrics (up to ~3.5), so
