@@ -29,7 +29,7 @@ def test_paper_config_plans_the_whole_dag_through_the_slurm_profile_offline(repo
     jobs = _job_stats(log)
     trained = sum(1 for spec in runs.values() if methods.trains(spec["method"]))
     paper = config.load(f"{repo}/config.yaml", f"{repo}/configs/paper.yaml")
-    assert trained == 13 and jobs["train"] == trained * len(paper["train_seeds"])
+    assert trained == 14 and jobs["train"] == trained * len(paper["train_seeds"])  # 13 + the prior_matters run
     assert jobs["download_metric_weights"] == 1 and jobs["table1"] == 1 and jobs["evaluate"] == jobs["sample"] > 50  # one evaluation per sampling job
     # training and sampling jobs ask SLURM for the config's GPU; metrics and notebooks do not
     blocks = re.split(r"\n(?=\[.*\]\nrule )", log)
