@@ -42,7 +42,7 @@ def test_lcm_with_w_zero_is_cm_bit_for_bit_and_with_guidance_trains_and_samples(
                        teacher_dir=str(tmp_path / "teacher"), run=run, mcfg=mcfg, base_dir=base)
 
     (tmp_path / "base").mkdir()
-    ldm_sr.train(ctx("ldm_sr", {"steps": [4], "condition_dropout": 0.1, "train": TINY}), str(tmp_path / "base"),
+    ldm_sr.train(ctx("ldm_sr", {"steps": [4], "init": "pretrained", "condition_dropout": 0.1, "train": TINY}), str(tmp_path / "base"),
                  str(tmp_path / "base.csv"))
     base = str(tmp_path / "base")
     lcm_cfg = {**CM, "guidance_range": [0.0, 0.0], "sample_guidance": 0.0, "embedding_dim": 32}

@@ -230,7 +230,7 @@ def test_ldm_sr_without_dropout_is_unchanged_and_sid_lsg_trains_on_the_dropout_v
     weights = {}
     for name, extra in [("plain", {}), ("zero", {"condition_dropout": 0.0}), ("lsg", {"condition_dropout": 0.1})]:
         (tmp_path / name).mkdir()
-        ldm_sr_method.train(ctx("ldm_sr", {"steps": [4], "train": TINY, **extra}), str(tmp_path / name),
+        ldm_sr_method.train(ctx("ldm_sr", {"steps": [4], "init": "pretrained", "train": TINY, **extra}), str(tmp_path / name),
                             str(tmp_path / f"{name}.csv"))
         weights[name] = load_file(tmp_path / name / "unet/diffusion_pytorch_model.safetensors")
     assert all(torch.equal(weights["plain"][k], weights["zero"][k]) for k in weights["plain"])
