@@ -11,7 +11,7 @@ rule patches:
         report=f"{DATA}/patches/report.json",
     params:
         cfg=cfg_json("seed", "data"),
-        out=DATA,
+        out=lambda w, output: os.path.dirname(os.path.dirname(output.report)),  # results/data
     conda:
         CONDA_ENV
     log:
