@@ -97,7 +97,7 @@ def test_the_paper_configs_cdd_batch_fits_an_80_gb_gpu_by_the_h200_measurement(r
 
 
 def test_iteration_gflop_counts_forward_and_backward_by_hand():
-    from cddbench.benchmark import iteration_gflop
+    from cddbench.speed import iteration_gflop
 
     layer, x = torch.nn.Linear(30, 20, bias=False), torch.randn(8, 30)
     # forward W x: 2 * 8 * 30 * 20 FLOPs; backward: the weight's gradient only (x needs none), as many again
@@ -106,7 +106,7 @@ def test_iteration_gflop_counts_forward_and_backward_by_hand():
 
 
 def test_the_cdd_speed_benchmark_reports_time_and_flop_ratios(repo):
-    from cddbench import benchmark
+    from cddbench import speed as benchmark
 
     cfg = config.load(f"{repo}/config.yaml")
     cfg["methods"]["cdd"]["train"]["batch_size"] = 4

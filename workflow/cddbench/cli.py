@@ -193,10 +193,10 @@ def evaluate(args, cfg):
 
 @command("validate-metrics", "test-pairs", "reference", "out", "figure")
 def validate_metrics(args, cfg):
-    """Graded distortions scored by every metric (rule metric_validation): cddbench.validation.validate_metrics."""
+    """Graded distortions scored by every metric (rule metric_validation): cddbench.metric_validation.validate_metrics."""
     import numpy as np
 
-    from cddbench import validation
+    from cddbench import metric_validation as validation
     from cddbench.evaluate import hr_test_images, with_device
 
     ref = np.load(args.reference)
@@ -270,16 +270,16 @@ def gpu_check(args, cfg):
 
 @command("benchmark-cdd", "out")
 def benchmark_cdd(args, cfg):
-    """CDD iteration and sampling speed (docs/benchmarks.md): cddbench.benchmark.cdd_speed."""
-    from cddbench import benchmark
+    """CDD iteration and sampling speed (docs/benchmarks.md): cddbench.speed.cdd_speed."""
+    from cddbench import speed as benchmark
 
     return _write_json(benchmark.cdd_speed(cfg), args.out)
 
 
 @command("benchmark-degrade", "out")
 def benchmark_degrade(args, cfg):
-    """Degradation speed (docs/method.md): cddbench.benchmark.degrade_speed."""
-    from cddbench import benchmark
+    """Degradation speed (docs/method.md): cddbench.speed.degrade_speed."""
+    from cddbench import speed as benchmark
 
     return _write_json(benchmark.degrade_speed(cfg), args.out)
 

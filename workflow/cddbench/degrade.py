@@ -8,7 +8,7 @@ degradation is drawn from a generator seeded by (config seed, crop id), so a tes
 machines, batch sizes and orders; the crop's drawn parameters are stored beside each of its patches.
 ``degradation.method`` picks the algorithm, and ``degradation.<method>`` holds its settings:
   ``simple``      Gaussian blur -> bicubic 4x down -> Gaussian noise -> JPEG
-  ``realesrgan``  Real-ESRGAN's second-order pipeline (cddbench.realesrgan)
+  ``realesrgan``  Real-ESRGAN's second-order pipeline (cddbench.realesrgan_degradation)
 Pairs are degraded once, in the ``degrade`` rule, for training and test alike (not on the fly).
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ def degrade_simple(hr: np.ndarray, rng: np.random.Generator, cfg: dict) -> tuple
 
 
 def _realesrgan(hr, rng, cfg):
-    from cddbench.realesrgan import degrade_realesrgan
+    from cddbench.realesrgan_degradation import degrade_realesrgan
 
     return degrade_realesrgan(hr, rng, cfg)
 

@@ -27,7 +27,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 
 from cddbench import models
-from cddbench.benchmark import iteration_gflop
+from cddbench.speed import iteration_gflop
 from cddbench.methods import cdd
 from cddbench.methods.common import TrainingSet, concat_sampler, diffusion_loss
 from cddbench.train import EMA, autocast, fit

@@ -7,7 +7,7 @@ part of the default: ``pip install -e '.[anchors]'`` plus the system libraries i
 libvulkan1 libomp5-14``), then ``--configfile config.yaml configs/anchors.yaml``. Its row is on the benchmark's
 protocol (the same 8x8 LR test images, the same metrics) and ``claims.md``'s external family compares it with this
 project's Real-ESRGAN row and with bicubic. Wrapped here because no maintained Python package runs the released
-weights on this torch (BasicSR does not import on it: cddbench.realesrgan).
+weights on this torch (BasicSR does not import on it: cddbench.realesrgan_degradation).
 """
 from __future__ import annotations
 

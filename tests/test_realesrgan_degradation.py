@@ -7,7 +7,8 @@ import pytest
 import torch
 import yaml
 
-from cddbench import degrade, realesrgan
+from cddbench import degrade
+from cddbench import realesrgan_degradation as realesrgan
 
 N = 20_000
 TOL = 0.01  # one percentage point
@@ -151,7 +152,7 @@ def test_first_resize_follows_scale_factor_semantics():
     """Real-ESRGAN's first order calls F.interpolate(out, scale_factor=scale): output floor(32 * 0.15) = 4 px, and
     bilinear output pixel i samples source coordinate (i + 0.5) / scale - 0.5 — on a horizontal ramp (value = x)
     exactly that coordinate. size=(4, 4) would sample (i + 0.5) * 8 - 0.5 instead (3.5, 11.5, ...)."""
-    from cddbench.realesrgan import _rescale
+    from cddbench.realesrgan_degradation import _rescale
 
     ramp = torch.arange(32, dtype=torch.float32).view(1, 1, 1, 32).repeat(1, 3, 32, 1)
     out = _rescale(ramp, 0.15, "bilinear")

@@ -1,9 +1,10 @@
-"""Metric validation (cddbench.validation): every metric responds to graded distortions the way its name says, and
+"""Metric validation (cddbench.metric_validation): every metric responds to graded distortions the way its name says, and
 the distribution metrics are blind to pairing while the paired ones are not."""
 import numpy as np
 import pytest
 
-from cddbench import data, metrics, validation
+from cddbench import data, metrics
+from cddbench import metric_validation as validation
 
 ECFG = dict(metric_backend="proxy", weights_dir="", proxy_seed=0, proxy_size=64, lpips_size=64, batch_size=100,
             bootstrap=0)
