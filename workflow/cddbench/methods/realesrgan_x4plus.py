@@ -63,8 +63,7 @@ def upscale(model, lr: np.ndarray) -> np.ndarray:
     h, w = lr.shape[:2]
     py, px = max(0, -(-(MIN_SIDE - h) // 2)), max(0, -(-(MIN_SIDE - w) // 2))
     padded = np.pad(lr, ((py, py), (px, px), (0, 0)), mode="reflect")
-    with _quiet_stdout():
-        out = np.asarray(model.process_pil(Image.fromarray(np.ascontiguousarray(padded))).convert("RGB"))
+    out = np.asarray(model.process_pil(Image.fromarray(np.ascontiguousarray(padded))).convert("RGB"))
     if out.shape[:2] != (4 * padded.shape[0], 4 * padded.shape[1]):
         raise RuntimeError(f"realesrgan-x4plus returned {out.shape[1]}x{out.shape[0]} for a {padded.shape[1]}x"
                            f"{padded.shape[0]} input, not 4x")
@@ -75,6 +74,7 @@ def load(ctx, model_dir=None):
     model = engine()
 
     def sample(lr: torch.Tensor, steps: int, noise: torch.Tensor | None) -> torch.Tensor:
-        return data.to_tensor([upscale(model, a) for a in data.to_uint8(lr)])
+        with _quiet_stdout():  # once per batch, not per image
+            return data.to_tensor([upscale(model, a) for a in data.to_uint8(lr)])
 
     return sample
