@@ -7,6 +7,7 @@ import yaml
 
 from cddbench import models, schedule  # first: installs the torchvision shim diffusers needs
 from cddbench.methods import cdd
+from cddbench.methods.common import concat_net
 
 EVALUATE = {"metric_backend": "proxy", "weights_dir": "", "proxy_seed": 0, "proxy_size": 32, "lpips_size": 32}
 
@@ -22,7 +23,8 @@ def _loss(ts, m, online=None, target=None, seed=0):
     target = target or copy.deepcopy(online).requires_grad_(False)
     g = torch.Generator().manual_seed(seed)
     guidance = cdd.guidance_distance(m["guidance"]["distance"], ts.vae, EVALUATE)
-    return cdd.CDDLoss.from_config(m, ts.teacher, ts.scheduler, guidance)(online, target, ts.x0, ts.cond, ts.hr, g)
+    loss = cdd.CDDLoss.from_config(m, concat_net(ts.teacher), ts.scheduler, guidance)
+    return loss(online, target, ts.x0, ts.cond, ts.hr, g)
 
 
 def _set(m, key, value):
@@ -51,7 +53,8 @@ class Oracle(torch.nn.Module):
 def test_prev_with_the_true_x_lands_on_the_forward_process(ts):
     x, eps, t, s = ts.x0, torch.randn(ts.x0.shape), torch.full((8,), 500), torch.full((8,), 480)
     z_t = ts.scheduler.add_noise(x, eps, t)
-    z_s = cdd.predict_z_s(Oracle(x, ts.scheduler), ts.teacher, z_t, t, s, eps, ts.cond, ts.scheduler, "prev", "eps")
+    z_s = cdd.predict_z_s(Oracle(x, ts.scheduler), concat_net(ts.teacher), z_t, t, s, eps, ts.cond, ts.scheduler,
+                          "prev", "eps")
     a_s, s_s = schedule.alpha_sigma(ts.scheduler, s)
     torch.testing.assert_close(z_s, a_s * x + s_s * eps, rtol=0, atol=1e-5)
 
@@ -88,7 +91,7 @@ def test_ema_update_target_gets_no_gradient_and_adapter_keeps_the_backbone(ts, d
     g = torch.Generator().manual_seed(0)
     guidance = cdd.guidance_distance("l2_latent", ts.vae, EVALUATE)
     seen = []
-    loss = cdd.CDDLoss.from_config(m, ts.teacher, ts.scheduler, guidance)
+    loss = cdd.CDDLoss.from_config(m, concat_net(ts.teacher), ts.scheduler, guidance)
 
     def loss_fn(idx, step):
         out = loss(online, target.model, ts.x0[idx], ts.cond[idx], ts.hr[idx], g)
@@ -116,7 +119,7 @@ def test_overfitting_one_batch_drops_the_loss(ts, default_cfg, tmp_path):
     target = EMA(online, m["target_ema"])
     guidance = cdd.guidance_distance("l2_latent", ts.vae, EVALUATE)
     batch = torch.arange(4)
-    loss = cdd.CDDLoss.from_config(m, ts.teacher, ts.scheduler, guidance)
+    loss = cdd.CDDLoss.from_config(m, concat_net(ts.teacher), ts.scheduler, guidance)
 
     def loss_at(seed):  # the same (t, noise) every call: a fixed objective
         g = torch.Generator().manual_seed(seed)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from cddbench import config
-from cddbench.methods.common import diffusion_loss
+from cddbench.methods.common import DiffusionLoss, concat_net
 from cddbench.train import autocast, fit
 
 
@@ -44,5 +44,5 @@ def test_bf16_autocast_runs_the_forward_in_bf16_and_keeps_fp32_weights(tmp_path)
 def test_diffusion_loss_of_the_unet_is_finite_under_bf16(ts):
     g = torch.Generator().manual_seed(0)
     with autocast("cpu", "bf16"):
-        terms = diffusion_loss(ts.teacher, ts.scheduler, ts.x0, None, g)
+        terms = DiffusionLoss(ts.scheduler)(concat_net(ts.teacher), ts.x0, None, g)
     assert torch.isfinite(terms["loss"]) and terms["loss"].dtype == torch.float32

@@ -61,7 +61,7 @@ def test_lcm_with_w_zero_is_cm_bit_for_bit_and_with_guidance_trains_and_samples(
 
 
 def test_guiding_the_teachers_output_is_lcms_augmented_x_and_eps(ts, ldm_sr):
-    """cm.loss guides the v output with scale 1 + w; on x_hat and eps_hat that is x_c + w (x_c - x_null) (LCM)."""
+    """cm.CMLoss guides the v output with scale 1 + w; on x_hat and eps_hat that is x_c + w (x_c - x_null) (LCM)."""
     from cddbench import schedule
     from cddbench.methods.common import concat_net, guided
 

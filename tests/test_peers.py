@@ -7,6 +7,7 @@ import yaml
 
 from cddbench import models, sample, schedule  # first: installs the torchvision shim diffusers needs
 from cddbench.methods import Context, cm, dpm_solver, esrgan, gd, ldm_sr
+from cddbench.methods.common import concat_net
 from cddbench.train import EMA
 
 
@@ -54,7 +55,7 @@ def test_dpm_solver_needs_its_base_model(cfg, ldm_dir):
 def test_cm_boundary_condition_is_exact(ts):
     unet = models.add_condition_channels(ts.teacher, 3)
     z = torch.randn(4, 4, 8, 8)
-    f0 = cm.f(unet, z, torch.zeros(4, dtype=torch.long), torch.rand(4, 3, 8, 8), ts.scheduler)
+    f0 = cm.f(concat_net(unet), z, torch.zeros(4, dtype=torch.long), torch.rand(4, 3, 8, 8), ts.scheduler)
     assert torch.equal(f0, z)
 
 
@@ -63,7 +64,9 @@ def test_cm_target_is_the_ema_network_without_gradient(ts, cfg):
     teacher = models.add_condition_channels(ts.teacher, 3).requires_grad_(False)
     online = copy.deepcopy(teacher).requires_grad_(True)
     target = EMA(online, m["target_ema"])
-    out = cm.loss(online, target.model, teacher, ts.scheduler, ts.x0, ts.cond, m, torch.Generator().manual_seed(0))
+    loss = cm.CMLoss(ts.scheduler, N=m["distill_steps"], distance=m["distance"], huber_c=m["huber_c"])
+    nets = concat_net(online), concat_net(target.model), concat_net(teacher)
+    out = loss(*nets, ts.x0, ts.cond, torch.Generator().manual_seed(0))
     out["loss"].backward()
     assert all(p.grad is None for p in target.model.parameters())
     assert all(p.grad is None for p in teacher.parameters())
@@ -71,7 +74,7 @@ def test_cm_target_is_the_ema_network_without_gradient(ts, cfg):
     with torch.no_grad():  # the loss reads the target: moving it moves the loss
         for p in target.model.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    moved = cm.loss(online, target.model, teacher, ts.scheduler, ts.x0, ts.cond, m, torch.Generator().manual_seed(0))
+    moved = loss(*nets, ts.x0, ts.cond, torch.Generator().manual_seed(0))
     assert not torch.allclose(out["loss"], moved["loss"])
 
 
@@ -85,10 +88,11 @@ def test_more_noise_is_per_image_and_seeded():
 def _one_vs_two_steps(student, teacher, sched, z):
     """The student's 1-step DDIM result and the teacher's 2-step one from z at t = 999."""
     coarse, fine = gd.ddim_grid(sched, 1), gd.ddim_grid(sched, 2)
+    student, teacher = concat_net(student), concat_net(teacher)
     with torch.no_grad():
-        one = schedule.ddim_step(*gd.uncond_x_eps(student, z, coarse[:1].expand(len(z)), sched), coarse[1], sched)
-        z1 = schedule.ddim_step(*gd.uncond_x_eps(teacher, z, fine[:1].expand(len(z)), sched), fine[1], sched)
-        two = schedule.ddim_step(*gd.uncond_x_eps(teacher, z1, fine[1:2].expand(len(z)), sched), fine[2], sched)
+        one = schedule.ddim_step(*schedule.predict(student, z, coarse[:1].expand(len(z)), None, sched), coarse[1], sched)
+        z1 = schedule.ddim_step(*schedule.predict(teacher, z, fine[:1].expand(len(z)), None, sched), fine[1], sched)
+        two = schedule.ddim_step(*schedule.predict(teacher, z1, fine[1:2].expand(len(z)), None, sched), fine[2], sched)
     return one, two
 
 
@@ -103,8 +107,9 @@ def test_gd_one_halving_round_matches_the_two_step_teacher(ts):
     before = (one - two).pow(2).mean()
     opt = torch.optim.Adam(student.parameters(), lr=2e-3)
     g = torch.Generator().manual_seed(0)
+    halving = gd.ProgressiveDistillationLoss(ts.scheduler, student_steps=1)
     for _ in range(150):
-        loss = gd.halving_loss(student, teacher, ts.scheduler, ts.x0, 1, g)["loss"]
+        loss = halving(concat_net(student), concat_net(teacher), ts.x0, g)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -124,17 +129,20 @@ def test_gan_losses_move_in_opposite_directions_and_the_output_is_hr_sized(cfg):
     fake = gen(lr)
     assert fake.shape == hr.shape
     l1 = lambda a, b: (a - b).abs().flatten(1).mean(1)  # noqa: E731 (a stand-in perceptual distance)
+    w = m["loss"]
+    loss = esrgan.RealESRGANLoss(l1, w_l1=w["l1"], w_perceptual=w["perceptual"], w_adversarial=w["adversarial"],
+                                 warmup_steps=0)
 
     def losses():
         with torch.no_grad():
-            return (esrgan.discriminator_loss(disc, fake, hr).item(),
-                    esrgan.generator_loss(fake, disc, l1, hr, m["loss"], True)["adversarial"].item())
+            return (loss.discriminator_loss(disc, fake, hr).item(),
+                    loss.generator_loss(fake, hr, disc, step=1)["adversarial"].item())
 
     d0, g0 = losses()
     opt = torch.optim.Adam(disc.parameters(), lr=1e-3)
     for _ in range(30):  # train the discriminator alone: it gets better, so the generator's loss gets worse
         opt.zero_grad()
-        esrgan.discriminator_loss(disc, fake, hr).backward()
+        loss.discriminator_loss(disc, fake, hr).backward()
         opt.step()
     d1, g1 = losses()
     assert d1 < d0 - 0.1 and g1 > g0 + 0.1, (d0, d1, g0, g1)

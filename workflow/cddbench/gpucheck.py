@@ -6,7 +6,7 @@
 The networks are built from SD-1.5's published ``unet/config.json`` and ``vae/config.json`` with random weights (a GPU
 machine without network still runs it; speed and memory do not depend on the weight values), the text input is a
 random 77 x 768 stand-in for CLIP's encoding of the empty prompt. What is timed is the benchmark's own code, not a
-copy: ``train.fit`` (AdamW, clipping, EMA, autocast) around ``methods.common.diffusion_loss`` (LDM-SR) and
+copy: ``train.fit`` (AdamW, clipping, EMA, autocast) around ``methods.common.DiffusionLoss`` (LDM-SR) and
 ``methods.cdd.CDDLoss`` (Ours, Ours*), and the samplers of ``methods.common.concat_sampler`` (LDM-SR, DDIM) and
 ``methods.cdd.sampler`` (the pipeline's ``denoise``). Each iteration is timed between consecutive optimiser steps with the device
 synchronised; the first ``warmup`` iterations (allocator, cuDNN autotuning) are not counted. Peak memory is
@@ -29,7 +29,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditi
 from cddbench import models
 from cddbench.speed import iteration_gflop
 from cddbench.methods import cdd
-from cddbench.methods.common import TrainingSet, concat_sampler, diffusion_loss
+from cddbench.methods.common import DiffusionLoss, TrainingSet, concat_net, concat_sampler
 from cddbench.train import EMA, autocast, fit
 
 # stable-diffusion-v1-5/stable-diffusion-v1-5: unet/config.json, vae/config.json, scheduler/scheduler_config.json
@@ -100,7 +100,7 @@ def time_training(name: str, teacher, vae, sched, size: int, batch: int, steps: 
     if name == "ldm_sr":
         with torch.device(device):  # build on the device (an SD-sized init on a CPU takes long)
             online = models.add_condition_channels(teacher, 3).requires_grad_(True)
-        loss_fn = lambda idx, step: diffusion_loss(online, sched, ts.x0[idx], ts.cond[idx], g)  # noqa: E731
+        loss_fn = lambda idx, step: DiffusionLoss(sched)(concat_net(online), ts.x0[idx], ts.cond[idx], g)  # noqa: E731
     else:
         m = {"init": "pretrained", "regime": "full" if name == "cdd" else "adapter", "gate": False,
              "distill_steps": 50, "guidance": {"weight": 1.0}, "predictor": "prev", "predictor_weights": "target",
@@ -108,7 +108,7 @@ def time_training(name: str, teacher, vae, sched, size: int, batch: int, steps: 
         with torch.device(device):
             online = cdd.build(ts, m).to(device)
         target = EMA(online, 0.999)
-        loss = cdd.CDDLoss.from_config(m, teacher, sched, cdd.guidance_distance("l2_latent", vae, {}))
+        loss = cdd.CDDLoss.from_config(m, concat_net(teacher), sched, cdd.guidance_distance("l2_latent", vae, {}))
         loss_fn = lambda idx, step: loss(online, target.model, ts.x0[idx], ts.cond[idx], ts.hr[idx], g)  # noqa: E731
         after.append(lambda: target.update(online))
     gflop = iteration_gflop(online, loss_fn, batch)

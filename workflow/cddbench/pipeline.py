@@ -59,8 +59,6 @@ class CDDSuperResolutionPipeline(DiffusionPipeline):
     @torch.no_grad()
     def denoise(self, lr: torch.Tensor, latents: torch.Tensor, num_inference_steps: int) -> torch.Tensor:
         """HR images in [-1, 1] from LR in [-1, 1] and the initial latents: the benchmark's CDD sampler."""
-        from cddbench.methods.cdd import predict
-
         net = models.AdaptedUNet(self.unet, self.controlnet)
         device = self.unet.device
         z = latents.to(device)
@@ -69,8 +67,8 @@ class CDDSuperResolutionPipeline(DiffusionPipeline):
                                             num_inference_steps).tolist()
         with self.progress_bar(total=len(times)) as bar:
             for t, s in zip(times, times[1:] + [-1]):  # s = -1: the clean end point
-                x_hat, eps_hat = predict(net, z, torch.full((len(z),), t, device=device), cond, self.scheduler,
-                                         self.config.consistency_space)
+                x_hat, eps_hat = schedule.predict(net, z, torch.full((len(z),), t, device=device), cond,
+                                                  self.scheduler, self.config.consistency_space)
                 z = schedule.ddim_step(x_hat, eps_hat, torch.tensor(s, device=device), self.scheduler)
                 bar.update()
         return models.decode(self.vae, z)

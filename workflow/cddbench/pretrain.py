@@ -12,7 +12,7 @@ import torch
 
 from cddbench import config, data, models
 from cddbench.provenance import TRAINING_DATA, training_data
-from cddbench.methods.common import diffusion_loss
+from cddbench.methods.common import DiffusionLoss, concat_net
 from cddbench.train import checkpoint_at, fit, stream
 
 
@@ -89,7 +89,7 @@ def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv
         online = models.build_unet(tcfg["unet"], x0.shape[-1], x0.shape[1]).to(dev)
         sched = models.build_scheduler(tcfg["schedule"])
         g = stream(cfg["seed"], "teacher")
-        unet = fit(online, lambda idx, step: diffusion_loss(online, sched, x0[idx], None, g), tcfg["train"],
+        unet = fit(online, lambda idx, step: DiffusionLoss(sched)(concat_net(online), x0[idx], None, g), tcfg["train"],
                    len(x0), cfg["seed"], log_csv, "teacher", precision=cfg["precision"],  # the EMA weights are the teacher
                    checkpoint=checkpoint_at(checkpoint_dir, "teacher", cfg, g=g))
     models.save_model(unet, os.path.join(out_dir, "unet"))

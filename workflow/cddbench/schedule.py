@@ -34,6 +34,23 @@ def pred_to_x_eps(pred: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor, schedu
     raise ValueError(f"unsupported prediction_type {kind!r}")
 
 
+def noised(scheduler, x: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """z_t = alpha_t x + sigma_t eps at integer timesteps t (per element or one for all)."""
+    a, s = alpha_sigma(scheduler, t, x.ndim)
+    return a * x + s * eps
+
+
+def predict(net, z: torch.Tensor, t: torch.Tensor, cond, scheduler, space: str = "eps"):
+    """(x_hat, eps_hat) of a network ``net(z, t, cond) -> output`` at (z, t); ``space: x`` applies the
+    consistency-model boundary scalings to x_hat (f(z, 0) = z) and gives the eps_hat consistent with it."""
+    x_hat, eps_hat = pred_to_x_eps(net(z, t, cond), z, t, scheduler)
+    if space == "x":
+        x_hat = consistency_output(x_hat, z, t)
+        a, s = alpha_sigma(scheduler, t, z.ndim)
+        eps_hat = (z - a * x_hat) / s
+    return x_hat, eps_hat
+
+
 def training_target(x: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, scheduler) -> torch.Tensor:
     """What a model of the scheduler's ``prediction_type`` must output at (x, eps, t)."""
     kind = scheduler.config.prediction_type

@@ -17,7 +17,7 @@ import torch
 
 from cddbench import models
 from cddbench.methods import Context, cdd, ldm_sr
-from cddbench.methods.common import TrainingSet, diffusion_loss
+from cddbench.methods.common import DiffusionLoss, TrainingSet, concat_net
 from cddbench.train import EMA, fit
 
 
@@ -79,12 +79,12 @@ def cdd_speed(cfg: dict, iters: int = 10, images: int = 100) -> dict:
                      torch.rand(batch, 3, hr_size, hr_size) * 2 - 1)
     g = torch.Generator().manual_seed(0)
     sr = models.add_condition_channels(teacher, 3).requires_grad_(True)
-    ldm_loss = lambda idx, step: diffusion_loss(sr, sched, ts.x0[idx], ts.cond[idx], g)  # noqa: E731
+    ldm_loss = lambda idx, step: DiffusionLoss(sched)(concat_net(sr), ts.x0[idx], ts.cond[idx], g)  # noqa: E731
     ldm_iter, ldm_gflop = _timed_fit(sr, ldm_loss, batch, iters), iteration_gflop(sr, ldm_loss, batch)
     online = cdd.build(ts, m)
     target = EMA(online, m["target_ema"])
     guidance = cdd.guidance_distance(m["guidance"]["distance"], vae, cfg["evaluate"])
-    loss = cdd.CDDLoss.from_config(m, teacher, sched, guidance)
+    loss = cdd.CDDLoss.from_config(m, concat_net(teacher), sched, guidance)
     cdd_loss = lambda idx, step: loss(online, target.model, ts.x0[idx], ts.cond[idx], ts.hr[idx], g)  # noqa: E731
     cdd_iter = _timed_fit(online, cdd_loss, batch, iters, after_step=lambda: target.update(online))
     cdd_gflop = iteration_gflop(online, cdd_loss, batch)

@@ -13,7 +13,8 @@ import os
 import torch
 
 from cddbench import metrics, models, schedule
-from cddbench.methods.common import backbone, consistency_distance, images_seen, load_training_set, write_info
+from cddbench.methods.common import (backbone, concat_net, consistency_distance, images_seen, load_training_set,
+                                     write_info)
 from cddbench.train import EMA, checkpoint_at, fit, stream
 
 DISPLAY = "Ours"
@@ -21,16 +22,6 @@ DISPLAY = "Ours"
 
 def nfe(steps: int) -> int:
     return steps
-
-
-def predict(net, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, sched, space: str):
-    """(x_hat, eps_hat) of an adapted model at (z, t); in x space with the consistency-model boundary scalings."""
-    x_hat, eps_hat = schedule.pred_to_x_eps(net(z, t, cond), z, t, sched)
-    if space == "x":
-        x_hat = schedule.consistency_output(x_hat, z, t)
-        a, s = schedule.alpha_sigma(sched, t, z.ndim)
-        eps_hat = (z - a * x_hat) / s
-    return x_hat, eps_hat
 
 
 def guidance_distance(kind: str, vae, ecfg: dict):
@@ -56,13 +47,13 @@ def predict_z_s(net, teacher, z_t, t, s, eps, cond, sched, predictor: str, space
 
     ``prev`` (PREv): the DDIM step with the model's x_hat and the *real* noise eps that made z_t;
     ``ddim_v``: the DDIM step with the model's own eps_hat; ``ddim_pretrained``: the frozen unconditional
-    teacher's DDIM step. ``known``: ``net``'s (x_hat, eps_hat) at (z_t, t) when already computed.
+    teacher's DDIM step (``teacher(z, t, None)``). ``known``: ``net``'s (x_hat, eps_hat) at (z_t, t) when already
+    computed.
     """
     if predictor == "ddim_pretrained":
-        pred = models.unet_forward(teacher, z_t, t)
-        x_p, eps_p = schedule.pred_to_x_eps(pred, z_t, t, sched)
+        x_p, eps_p = schedule.predict(teacher, z_t, t, None, sched)
     else:
-        x_p, eps_p = known if known is not None else predict(net, z_t, t, cond, sched, space)
+        x_p, eps_p = known if known is not None else schedule.predict(net, z_t, t, cond, sched, space)
     return schedule.ddim_step(x_p, eps if predictor == "prev" else eps_p, s, sched)
 
 
@@ -73,6 +64,8 @@ class CDDLoss:
     the conditional guidance d_x (4.3), ``predictor`` / ``predictor_weights`` how z_s is predicted, ``space`` of the
     consistency term (eps: eq. 11; x: the authors' code), ``distance`` d (l2 | huber with ``huber_c``),
     ``time_sampling`` (shared: one t per batch, the paper; per_sample: the authors' code).
+    Networks are callables ``net(z, t, cond) -> output`` in the scheduler's prediction type (an ``AdaptedUNet``, an
+    MLP); ``teacher`` is the unconditional one (called with ``cond=None``), read by ``predictor: ddim_pretrained``.
     """
 
     def __init__(self, teacher, scheduler, guidance, *, N: int, lambda_: float, predictor: str,
@@ -100,14 +93,14 @@ class CDDLoss:
         eps = torch.randn(x.shape, generator=g).to(x.device)
         z_t = sched.add_noise(x, eps, t)
         # the online prediction at (z_t, c, t): x_hat and eps_hat, used by both terms of eq. 11
-        x_on, eps_on = predict(online, z_t, t, cond, sched, self.space)
+        x_on, eps_on = schedule.predict(online, z_t, t, cond, sched, self.space)
         # 2. z_s without gradient (PREv: alpha_s x_hat + sigma_s eps, the real noise); with the online weights the
         #    pass above is reused, no extra network call
         known = (x_on.detach(), eps_on.detach()) if self.predictor_weights == "online" else None
         z_s = predict_z_s(target, self.teacher, z_t, t, s, eps, cond, sched, self.predictor, self.space, known)
         # 3. the target: the EMA network at (z_s, c, s), no gradient
         with torch.no_grad():
-            x_tg, eps_tg = predict(target, z_s, s, cond, sched, self.space)
+            x_tg, eps_tg = schedule.predict(target, z_s, s, cond, sched, self.space)
         # 4. eq. 11: L = d(eps_hat(z_t, c, t), sg(eps_target)) + lambda d_x(x_hat(z_t, c, t), x)
         pred, ref = (eps_on, eps_tg) if self.space == "eps" else (x_on, x_tg)
         consistency = consistency_distance(pred, ref, self.distance, self.huber_c)
@@ -134,7 +127,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     target = EMA(online, m["target_ema"])
     guidance = guidance_distance(m["guidance"]["distance"], ts.vae, ctx.cfg["evaluate"])
     g = stream(seed, "cdd")
-    loss = CDDLoss.from_config(m, ts.teacher, ts.scheduler, guidance)
+    loss = CDDLoss.from_config(m, concat_net(ts.teacher), ts.scheduler, guidance)
 
     def loss_fn(idx, step):
         return loss(online, target.model, ts.x0[idx], ts.cond[idx], ts.hr[idx], g)

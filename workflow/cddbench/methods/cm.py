@@ -15,7 +15,7 @@ import torch
 from cddbench import models, schedule
 from cddbench.methods.common import (concat_net, consistency_distance, guided, images_seen, load_base,
                                      load_training_set, save_student, write_info)
-from cddbench.sample import more_noise
+from cddbench.sample import multistep_consistency
 from cddbench.train import EMA, checkpoint_at, fit, stream
 
 DISPLAY = "CM"
@@ -25,30 +25,40 @@ def nfe(steps: int) -> int:
     return steps
 
 
-def f(unet, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, sched,
-      w_embedding: torch.Tensor | None = None) -> torch.Tensor:
-    """The consistency function: the boundary-scaled x prediction of an LDM-SR-shaped model (LCM: conditioned on
-    the guidance scale's embedding)."""
-    x_hat, _ = schedule.pred_to_x_eps(models.unet_forward(unet, z, t, cond, w_embedding), z, t, sched)
-    return schedule.consistency_output(x_hat, z, t)
+def f(net, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, sched) -> torch.Tensor:
+    """The consistency function of a network ``net(z, t, cond) -> output``: its boundary-scaled x prediction,
+    f(z, 0) = z exactly."""
+    return schedule.predict(net, z, t, cond, sched, space="x")[0]
 
 
-def loss(online, target, teacher, sched, x, cond, m: dict, g: torch.Generator, w: torch.Tensor | None = None,
-         w_embedding: torch.Tensor | None = None) -> dict:
-    """CM's loss; with a per-sample guidance scale ``w`` (LCM, ``methods.lcm``) the teacher's ODE step is the
-    guidance-augmented one, x = x_c + w (x_c - x_null) and likewise eps, and both networks see ``w_embedding``."""
-    t, s = (v.to(x.device) for v in schedule.draw_grid_times(m["distill_steps"], sched.config.num_train_timesteps,
-                                                             len(x), "per_sample", g))
-    eps = torch.randn(x.shape, generator=g).to(x.device)
-    z_t = sched.add_noise(x, eps, t)
-    with torch.no_grad():  # the teacher's DDIM step to s, then the EMA target there
-        # LCM's guidance-augmented ODE, x = x_c + w (x_c - x_null): guidance of scale 1 + w on the teacher's output
-        teacher_net = concat_net(teacher) if w is None else guided(concat_net(teacher), 1 + w)
-        x_te, eps_te = schedule.pred_to_x_eps(teacher_net(z_t, t, cond), z_t, t, sched)
-        z_s = schedule.ddim_step(x_te, eps_te, s, sched)
-        ref = f(target, z_s, s, cond, sched, w_embedding)
-    consistency = consistency_distance(f(online, z_t, t, cond, sched, w_embedding), ref, m["distance"], m["huber_c"])
-    return {"loss": consistency}
+def unet_net(unet, w_embedding: torch.Tensor | None = None):
+    """An LDM-SR-shaped UNet as ``(z, t, cond) -> output``; LCM's also sees the guidance scale's embedding."""
+    return lambda z, t, cond: models.unet_forward(unet, z, t, cond, w_embedding)
+
+
+class CMLoss:
+    """Consistency distillation (Song et al. 2023, Algorithm 2) with LCM's skipping-step solver:
+        L = d( f_theta(z_t, t, c), sg(f_ema(z_s, s, c)) ),   z_s = DDIM step of the teacher from z_t to s = t - k
+    on the ``N``-point grid (k = 1000 / N), t per sample; d is ``distance`` (l2 | huber with ``huber_c``).
+    Networks are callables ``net(z, t, cond) -> output``; with a per-sample guidance scale ``w`` (LCM,
+    ``methods.lcm``) the teacher's step is the guidance-augmented one, x = x_c + w (x_c - x_null) and likewise eps."""
+
+    def __init__(self, scheduler, *, N: int, distance: str, huber_c: float):
+        self.scheduler, self.N, self.distance, self.huber_c = scheduler, N, distance, huber_c
+
+    def __call__(self, online, target, teacher, x: torch.Tensor, cond: torch.Tensor, g: torch.Generator,
+                 w: torch.Tensor | None = None) -> dict:
+        sched = self.scheduler
+        t, s = (v.to(x.device) for v in schedule.draw_grid_times(self.N, sched.config.num_train_timesteps, len(x),
+                                                                 "per_sample", g))
+        eps = torch.randn(x.shape, generator=g).to(x.device)
+        z_t = sched.add_noise(x, eps, t)
+        with torch.no_grad():  # the teacher's DDIM step to s, then the EMA target there
+            # LCM's guidance-augmented ODE, x = x_c + w (x_c - x_null): guidance of scale 1 + w on the teacher's output
+            teacher_net = teacher if w is None else guided(teacher, 1 + w)
+            z_s = schedule.ddim_step(*schedule.predict(teacher_net, z_t, t, cond, sched), s, sched)
+            ref = f(target, z_s, s, cond, sched)
+        return {"loss": consistency_distance(f(online, z_t, t, cond, sched), ref, self.distance, self.huber_c)}
 
 
 def train(ctx, out_dir: str, log_csv: str) -> dict:
@@ -61,14 +71,16 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     online.requires_grad_(True)
     target = EMA(online, m["target_ema"])
     g = stream(seed, "cm")
+    loss = CMLoss(ts.scheduler, N=m["distill_steps"], distance=m["distance"], huber_c=m["huber_c"])
+    teacher_net = concat_net(teacher)
 
     def step_loss(idx, step):
         if hi == 0:
-            return loss(online, target.model, teacher, ts.scheduler, ts.x0[idx], ts.cond[idx], m, g)
+            return loss(unet_net(online), unet_net(target.model), teacher_net, ts.x0[idx], ts.cond[idx], g)
         w = torch.empty(len(idx)).uniform_(lo, hi, generator=g)
         w_embedding = models.guidance_embedding(w, m["embedding_dim"]).to(ts.x0.device)
-        return loss(online, target.model, teacher, ts.scheduler, ts.x0[idx], ts.cond[idx], m, g,
-                    w.to(ts.x0.device).view(-1, 1, 1, 1), w_embedding)
+        return loss(unet_net(online, w_embedding), unet_net(target.model, w_embedding), teacher_net, ts.x0[idx],
+                    ts.cond[idx], g, w.to(ts.x0.device).view(-1, 1, 1, 1))
 
     unet = fit(online, step_loss,
                m["train"], len(ts.x0), seed, log_csv, ctx.run, after_step=lambda: target.update(online),
@@ -93,11 +105,9 @@ def load(ctx, model_dir: str):
         w_emb = (models.guidance_embedding(torch.full((len(lr),), float(m["sample_guidance"])),
                                            unet.config.time_cond_proj_dim).to(ctx.device) if lcm else None)
         times = schedule.few_step_timesteps(sched.config.num_train_timesteps, m["distill_steps"], steps).tolist()
-        z = noise.to(ctx.device)
-        for i, t in enumerate(times):
-            if i:  # re-noise the last prediction to time t (multistep consistency sampling)
-                z = sched.add_noise(x, more_noise(noise, i).to(ctx.device), torch.tensor([t]))
-            x = f(unet, z, torch.full((len(z),), t, device=z.device), cond, sched, w_emb)
+        net = unet_net(unet, w_emb)
+        x = multistep_consistency(lambda z, t: f(net, z, torch.full((len(z),), t, device=z.device), cond, sched),
+                                  times, noise.to(ctx.device), sched)
         return models.decode(vae, x)
 
     return sample

@@ -108,8 +108,9 @@ def guided(net, kappa):
 
 
 def concat_net(unet):
-    """An LDM-SR-shaped UNet as ``(z, t, cond) -> output`` (the LR concatenated to z): the networks of the
-    data-free peers' losses (``methods.sid``, ``methods.dmd2``), which also take closed forms in the tests."""
+    """A UNet as the callable every loss takes, ``(z, t, cond) -> output``: the LR concatenated to z (LDM-SR's
+    shape), or z alone for ``cond=None`` (the unconditional teacher). The losses take callables so that closed forms
+    and small MLPs stand in for the UNet (the tests, the known-answer tier)."""
     return lambda z, t, cond: models.unet_forward(unet, z, t, cond)
 
 
@@ -134,19 +135,25 @@ def consistency_distance(a: torch.Tensor, b: torch.Tensor, kind: str, huber_c: f
     return ((a - b).pow(2) + huber_c**2).sqrt().sub(huber_c).mean()
 
 
-def diffusion_loss(unet, scheduler, x0, cond_input, generator, timesteps: torch.Tensor | None = None) -> dict:
-    """The standard DDPM objective in the scheduler's prediction type (v for the default teacher), at t drawn
-    uniformly from all training timesteps or from ``timesteps``."""
-    eps = torch.randn(x0.shape, generator=generator).to(x0.device)
-    if timesteps is None:
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(x0),), generator=generator)
-    else:
-        t = timesteps[torch.randint(0, len(timesteps), (len(x0),), generator=generator)]
-    t = t.to(x0.device)
-    z_t = scheduler.add_noise(x0, eps, t)
-    pred = models.unet_forward(unet, z_t, t, cond_input)
-    mse = (pred - schedule.training_target(x0, eps, t, scheduler)).pow(2).mean()
-    return {"loss": mse, "mse": mse}
+class DiffusionLoss:
+    """The DDPM objective (Ho et al. 2020) in the scheduler's prediction type (v for the default teacher):
+        L = || net(z_t, t, c) - target(x, eps, t) ||^2,   z_t = alpha_t x + sigma_t eps,   eps ~ N(0, I)
+    with t uniform over all training timesteps, or over ``timesteps`` (GD's fine-tune at its own sampling times).
+    ``net(z, t, cond) -> output``; ``cond`` None: an unconditional network (the teacher's pretraining)."""
+
+    def __init__(self, scheduler, *, timesteps: torch.Tensor | None = None):
+        self.scheduler, self.timesteps = scheduler, timesteps
+
+    def __call__(self, net, x0: torch.Tensor, cond: torch.Tensor | None, g: torch.Generator) -> dict:
+        eps = torch.randn(x0.shape, generator=g).to(x0.device)
+        if self.timesteps is None:
+            t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(x0),), generator=g)
+        else:
+            t = self.timesteps[torch.randint(0, len(self.timesteps), (len(x0),), generator=g)]
+        t = t.to(x0.device)
+        z_t = self.scheduler.add_noise(x0, eps, t)
+        mse = (net(z_t, t, cond) - schedule.training_target(x0, eps, t, self.scheduler)).pow(2).mean()
+        return {"loss": mse, "mse": mse}
 
 
 def scheduler_sampler(ctx, model_dir: str, scheduler):

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from cddbench import models, schedule
 from cddbench.methods.common import concat_net, images_seen, load_base, load_training_set, save_student, write_info
-from cddbench.sample import more_noise
+from cddbench.sample import multistep_consistency
 from cddbench.train import checkpoint_at, fit, optimizer, stream
 
 DISPLAY = "DMD2"
@@ -95,10 +95,6 @@ class DMD2Loss:
         t = torch.as_tensor(t, device=z.device).expand(len(z))
         return schedule.pred_to_x_eps(net(z, t, cond), z, t, self.scheduler)[0]
 
-    def _noised(self, x: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        a, s = schedule.alpha_sigma(self.scheduler, t, x.ndim)
-        return a * x + s * eps
-
     def simulate(self, gen, z: torch.Tensor, cond: torch.Tensor, k: int, g: torch.Generator):
         """Backward simulation: k no-grad denoising steps of G from pure noise z at grid[0] (the sampler's loop);
         returns G's input at grid[k] and that time. k = 0: z itself."""
@@ -106,7 +102,7 @@ class DMD2Loss:
             for i in range(k):
                 x = self.x_hat(gen, z, self.grid[i], cond)
                 t = torch.full((len(z),), self.grid[i + 1], device=z.device)
-                z = self._noised(x, t, torch.randn(z.shape, generator=g).to(z.device))
+                z = schedule.noised(self.scheduler, x, t, torch.randn(z.shape, generator=g).to(z.device))
         return z.detach(), self.grid[k]
 
     def samples(self, gen, z: torch.Tensor, cond: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -119,14 +115,15 @@ class DMD2Loss:
         """Denoising score matching of psi on G's samples: ||eps_hat - eps||^2, t ~ U{0..999}."""
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(x_g),), generator=g).to(x_g.device)
         eps = torch.randn(x_g.shape, generator=g).to(x_g.device)
-        z_t = self._noised(x_g.detach(), t, eps)
+        z_t = schedule.noised(self.scheduler, x_g.detach(), t, eps)
         eps_hat = schedule.pred_to_x_eps(fake(z_t, t, cond), z_t, t, self.scheduler)[1]
         return (eps_hat.float() - eps).pow(2).mean()
 
     def logits(self, disc, x: torch.Tensor, cond: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """The discriminator on x noised at s ~ U{0..999} (DMD2's ``compute_cls_logits``)."""
         s = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(x),), generator=g).to(x.device)
-        return disc(self._noised(x, s, torch.randn(x.shape, generator=g).to(x.device)), s, cond).float()
+        eps = torch.randn(x.shape, generator=g).to(x.device)
+        return disc(schedule.noised(self.scheduler, x, s, eps), s, cond).float()
 
     def critic_loss(self, fake, disc, x_g: torch.Tensor, x_real: torch.Tensor, cond: torch.Tensor,
                     cond_real: torch.Tensor, g: torch.Generator) -> dict:
@@ -140,7 +137,7 @@ class DMD2Loss:
         t = torch.randint(self.t_min, self.t_max + 1, (len(x_g),), generator=g).to(x_g.device)
         eps = torch.randn(x_g.shape, generator=g).to(x_g.device)
         with torch.no_grad():
-            z_t = self._noised(x_g.detach(), t, eps)
+            z_t = schedule.noised(self.scheduler, x_g.detach(), t, eps)
             out_r, out_f = teacher(z_t, t, cond), fake(z_t, t, cond)
             y_r = schedule.pred_to_x_eps(out_r, z_t, t, self.scheduler)[0].float()
             # y_f - y_r from the outputs' difference (x_hat is affine in the output, its z_t terms cancel): exactly 0
@@ -226,12 +223,10 @@ def load(ctx, model_dir: str):
         if steps > len(loss.grid):
             raise ValueError(f"methods.dmd2.steps: {steps} steps exceed the denoising grid {loss.grid} "
                              f"(denoising_steps {m['denoising_steps']})")
-        z = noise.to(ctx.device)
-        cond = models.lr_condition(lr.to(ctx.device), z.shape[-2:])
-        for i, t in enumerate(loss.grid[:steps]):
-            if i:  # re-noise the last prediction to the next grid time, as in training's backward simulation
-                z = loss._noised(x, torch.full((len(z),), t, device=z.device), more_noise(noise, i).to(z.device))
-            x = loss.x_hat(gen, z, t, cond)
+        cond = models.lr_condition(lr.to(ctx.device), noise.shape[-2:])
+        # re-noising the last prediction to the next grid time, as training's backward simulation does
+        x = multistep_consistency(lambda z, t: loss.x_hat(gen, z, t, cond), loss.grid[:steps], noise.to(ctx.device),
+                                  loss.scheduler)
         return models.decode(vae, x)
 
     return sample

@@ -105,21 +105,34 @@ def build(m: dict) -> tuple[Generator, UNetDiscriminator]:
     return Generator(g["channels"], g["blocks"], g["growth"]), UNetDiscriminator(d["channels"])
 
 
-def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)))
+class RealESRGANLoss:
+    """Real-ESRGAN's losses (Wang et al. 2021). The generator's
+        L_G = w_l1 ||G(lr) - hr||_1 + w_perceptual P(G(lr), hr) + w_adversarial BCE(D(G(lr)), real)
+    after ``warmup_steps`` of L1 alone (Real-ESRNet); the discriminator's BCE(D(hr), real) + BCE(D(G(lr)), fake).
+    ``perceptual(a, b)`` a per-image distance; ``disc(x)`` a realness logit (map). Weights: the config's ``loss``."""
 
+    def __init__(self, perceptual, *, w_l1: float, w_perceptual: float, w_adversarial: float, warmup_steps: int):
+        self.perceptual, self.warmup_steps = perceptual, warmup_steps
+        self.w_l1, self.w_perceptual, self.w_adversarial = w_l1, w_perceptual, w_adversarial
 
-def discriminator_loss(disc, fake: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-    return gan_loss(disc(hr), True) + gan_loss(disc(fake.detach()), False)
+    @staticmethod
+    def gan(logits: torch.Tensor, real: bool) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)))
 
+    def adversarial(self, step: int) -> bool:
+        return step > self.warmup_steps
 
-def generator_loss(fake, disc, perceptual, hr, w: dict, adversarial: bool) -> dict:
-    l1 = (fake - hr).abs().mean()
-    if not adversarial:  # the Real-ESRNet warm-up: L1 only (the other terms log as 0)
-        return {"loss": w["l1"] * l1, "l1": l1, "perceptual": torch.zeros(()), "adversarial": torch.zeros(())}
-    terms = {"l1": l1, "perceptual": perceptual(fake, hr).mean(), "adversarial": gan_loss(disc(fake), True)}
-    terms["loss"] = w["l1"] * l1 + w["perceptual"] * terms["perceptual"] + w["adversarial"] * terms["adversarial"]
-    return terms
+    def discriminator_loss(self, disc, fake: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return self.gan(disc(hr), True) + self.gan(disc(fake.detach()), False)
+
+    def generator_loss(self, fake: torch.Tensor, hr: torch.Tensor, disc, step: int) -> dict:
+        l1 = (fake - hr).abs().mean()
+        if not self.adversarial(step):  # the Real-ESRNet warm-up: L1 only (the other terms log as 0)
+            return {"loss": self.w_l1 * l1, "l1": l1, "perceptual": torch.zeros(()), "adversarial": torch.zeros(())}
+        terms = {"l1": l1, "perceptual": self.perceptual(fake, hr).mean(), "adversarial": self.gan(disc(fake), True)}
+        terms["loss"] = (self.w_l1 * l1 + self.w_perceptual * terms["perceptual"]
+                         + self.w_adversarial * terms["adversarial"])
+        return terms
 
 
 def train(ctx, out_dir: str, log_csv: str) -> dict:
@@ -130,20 +143,21 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     lpips = metrics.Lpips(metrics.resolve_backend(ctx.cfg["evaluate"]), ctx.cfg["evaluate"])
     lpips.net.to(ctx.device)
     d_opt = torch.optim.AdamW(disc.parameters(), lr=m["train"]["lr"], weight_decay=1e-2)
+    w = m["loss"]
+    loss = RealESRGANLoss(lpips.distance, w_l1=w["l1"], w_perceptual=w["perceptual"], w_adversarial=w["adversarial"],
+                          warmup_steps=m["warmup_steps"])
 
     def loss_fn(idx, step):
-        adversarial = step > m["warmup_steps"]
         fake = gen(lr[idx])
         d_loss = torch.zeros((), device=hr.device)
-        if adversarial:
+        if loss.adversarial(step):
             # the discriminator's own step, inside the generator's loss function so that one training loop
             # (seeded batches, logging, clipping) serves both networks; the generator's terms then see the new D
-            d_loss = discriminator_loss(disc, fake, hr[idx])
+            d_loss = loss.discriminator_loss(disc, fake, hr[idx])
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             d_opt.step()
-        terms = generator_loss(fake, disc, lpips.distance, hr[idx], m["loss"], adversarial)
-        return {**terms, "discriminator": d_loss.detach()}
+        return {**loss.generator_loss(fake, hr[idx], disc, step), "discriminator": d_loss.detach()}
 
     gen = fit(gen, loss_fn, m["train"], len(hr), seed, log_csv, ctx.run, precision=ctx.cfg["precision"],
               checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, disc=disc, d_opt=d_opt))

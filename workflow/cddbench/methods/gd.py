@@ -14,7 +14,8 @@ import os
 import torch
 
 from cddbench import models, schedule
-from cddbench.methods.common import diffusion_loss, images_seen, load_training_set, scheduler_sampler, write_info
+from cddbench.methods.common import (DiffusionLoss, concat_net, images_seen, load_training_set, scheduler_sampler,
+                                     write_info)
 from cddbench.train import checkpoint_at, fit, stream
 
 DISPLAY = "GD"
@@ -33,29 +34,31 @@ def ddim_grid(scheduler, steps: int) -> torch.Tensor:
     return torch.cat([ddim.timesteps.long(), torch.tensor([-1])])
 
 
-def uncond_x_eps(unet, z, t, sched):
-    return schedule.pred_to_x_eps(models.unet_forward(unet, z, t), z, t, sched)
+class ProgressiveDistillationLoss:
+    """One halving round of progressive distillation (Salimans & Ho 2022, Algorithm 2): the student's one DDIM step
+    t -> t'' must land where the teacher's two steps t -> t' -> t'' land. Solved for the x the student should
+    predict, weighted by max(SNR, 1) (their "truncated SNR" weighting). ``student_steps`` is the student's step
+    count (the teacher takes twice as many); networks are unconditional callables ``net(z, t, None) -> output``."""
 
+    def __init__(self, scheduler, *, student_steps: int):
+        self.scheduler, self.student_steps = scheduler, student_steps
+        self.fine, self.coarse = ddim_grid(scheduler, 2 * student_steps), ddim_grid(scheduler, student_steps)
 
-def halving_loss(student, teacher, sched, x, student_steps: int, g: torch.Generator) -> dict:
-    """Progressive distillation (Salimans & Ho, Algorithm 2): the student's one DDIM step t -> t'' must land where
-    the teacher's two steps t -> t' -> t'' land. Solved for the x the student should predict, weighted by
-    max(SNR, 1) (their "truncated SNR" weighting)."""
-    fine, coarse = ddim_grid(sched, 2 * student_steps), ddim_grid(sched, student_steps)
-    i = torch.randint(0, student_steps, (len(x),), generator=g)
-    t, t1, t2 = (v.to(x.device) for v in (coarse[i], fine[2 * i + 1], coarse[i + 1]))
-    eps = torch.randn(x.shape, generator=g).to(x.device)
-    z_t = sched.add_noise(x, eps, t)
-    with torch.no_grad():
-        z_1 = schedule.ddim_step(*uncond_x_eps(teacher, z_t, t, sched), t1, sched)
-        z_2 = schedule.ddim_step(*uncond_x_eps(teacher, z_1, t1, sched), t2, sched)
-        a_t, s_t = schedule.alpha_sigma(sched, t, x.ndim)
-        a_2, s_2 = schedule.alpha_sigma(sched, t2, x.ndim)
-        x_target = (z_2 - s_2 / s_t * z_t) / (a_2 - s_2 / s_t * a_t)
-        weight = (a_t**2 / s_t**2).clamp(min=1.0)
-    x_hat, _ = uncond_x_eps(student, z_t, t, sched)
-    mse = (weight * (x_hat - x_target).pow(2)).mean()
-    return {"loss": mse}
+    def __call__(self, student, teacher, x: torch.Tensor, g: torch.Generator) -> dict:
+        sched = self.scheduler
+        i = torch.randint(0, self.student_steps, (len(x),), generator=g)
+        t, t1, t2 = (v.to(x.device) for v in (self.coarse[i], self.fine[2 * i + 1], self.coarse[i + 1]))
+        eps = torch.randn(x.shape, generator=g).to(x.device)
+        z_t = sched.add_noise(x, eps, t)
+        with torch.no_grad():
+            z_1 = schedule.ddim_step(*schedule.predict(teacher, z_t, t, None, sched), t1, sched)
+            z_2 = schedule.ddim_step(*schedule.predict(teacher, z_1, t1, None, sched), t2, sched)
+            a_t, s_t = schedule.alpha_sigma(sched, t, x.ndim)
+            a_2, s_2 = schedule.alpha_sigma(sched, t2, x.ndim)
+            x_target = (z_2 - s_2 / s_t * z_t) / (a_2 - s_2 / s_t * a_t)
+            weight = (a_t**2 / s_t**2).clamp(min=1.0)
+        x_hat, _ = schedule.predict(student, z_t, t, None, sched)
+        return {"loss": (weight * (x_hat - x_target).pow(2)).mean()}
 
 
 def train(ctx, out_dir: str, log_csv: str) -> dict:
@@ -68,8 +71,10 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     for r in range(m["rounds"]):
         student_steps = steps * 2 ** (m["rounds"] - 1 - r)
         student = copy.deepcopy(teacher).requires_grad_(True)
+        loss, student_net, teacher_net = (ProgressiveDistillationLoss(ts.scheduler, student_steps=student_steps),
+                                          concat_net(student), concat_net(teacher))
         # batch order of round r: seed + r (round 1 shares the fine-tune's, as in every earlier release)
-        student = fit(student, lambda idx, k: halving_loss(student, teacher, ts.scheduler, ts.x0[idx], student_steps, g),
+        student = fit(student, lambda idx, k: loss(student_net, teacher_net, ts.x0[idx], g),
                       m["train"], len(ts.x0), seed + r, log_csv.removesuffix(".csv") + f".round{r + 1}.csv",
                       f"{ctx.run} round {r + 1}: {2 * student_steps} -> {student_steps} steps",
                       precision=ctx.cfg["precision"],
@@ -77,7 +82,8 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
         teacher = student.requires_grad_(False)  # the next round's frozen teacher
     online = models.add_condition_channels(teacher, ts.cond.shape[1]).requires_grad_(True)
     grid = ddim_grid(ts.scheduler, steps)[:-1]
-    unet = fit(online, lambda idx, k: diffusion_loss(online, ts.scheduler, ts.x0[idx], ts.cond[idx], g, grid),
+    finetune, online_net = DiffusionLoss(ts.scheduler, timesteps=grid), concat_net(online)
+    unet = fit(online, lambda idx, k: finetune(online_net, ts.x0[idx], ts.cond[idx], g),
                m["finetune"], len(ts.x0), seed, log_csv, f"{ctx.run} conditional fine-tune", precision=ctx.cfg["precision"],
                checkpoint=checkpoint_at(ctx.checkpoint_dir, "finetune", ctx.cfg, g=g))
     models.save_model(unet, os.path.join(out_dir, "unet"))

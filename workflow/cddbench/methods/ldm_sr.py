@@ -12,7 +12,7 @@ import os
 import torch
 
 from cddbench import models
-from cddbench.methods.common import (backbone, diffusion_loss, drop_condition, images_seen, load_training_set,
+from cddbench.methods.common import (DiffusionLoss, backbone, concat_net, drop_condition, images_seen, load_training_set,
                                      scheduler_sampler, write_info)
 from cddbench.train import checkpoint_at, fit, stream
 
@@ -29,8 +29,8 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     online = models.add_condition_channels(backbone(ts, ctx.mcfg["init"]), ts.cond.shape[1]).requires_grad_(True)
     g = stream(ctx.train_seed, "ldm_sr")
     p = ctx.mcfg.get("condition_dropout", 0.0)  # > 0: a null-condition branch for guidance (SiD-LSG's teacher)
-    unet = fit(online, lambda idx, step: diffusion_loss(online, ts.scheduler, ts.x0[idx],
-                                                        drop_condition(ts.cond[idx], p, g), g),
+    loss, net = DiffusionLoss(ts.scheduler), concat_net(online)
+    unet = fit(online, lambda idx, step: loss(net, ts.x0[idx], drop_condition(ts.cond[idx], p, g), g),
                ctx.mcfg["train"], len(ts.x0), ctx.train_seed, log_csv, ctx.run, precision=ctx.cfg["precision"],
                checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, g=g))
     models.save_model(unet, os.path.join(out_dir, "unet"))

@@ -50,8 +50,7 @@ class SiDLoss:
     def _noised(self, x_g: torch.Tensor, g: torch.Generator):
         t = torch.randint(self.t_min, self.t_max + 1, (len(x_g),), generator=g).to(x_g.device)
         eps = torch.randn(x_g.shape, generator=g).to(x_g.device)
-        a, s = schedule.alpha_sigma(self.scheduler, t, x_g.ndim)
-        return a * x_g + s * eps, t, eps
+        return schedule.noised(self.scheduler, x_g, t, eps), t, eps
 
     def fake_loss(self, fake, x_g: torch.Tensor, cond: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """Step 3: denoising score matching of psi on G's samples, snr/(snr+1) ||v_hat - v||^2 = ||eps_hat - eps||^2."""
