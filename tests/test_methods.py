@@ -1,4 +1,12 @@
+"""The method registry: its parse-time facts are the modules' own, and a new method is its module plus its config
+entry (and schema), nothing else (README "Adding a method")."""
+import os
+import shutil
+import subprocess
+import sys
+
 import pytest
+import yaml
 
 from cddbench import methods
 
@@ -8,8 +16,101 @@ def test_registry_matches_module(name):
     module = methods.get(name)
     assert methods.trains(name) == hasattr(module, "train")
     assert callable(module.load) and callable(module.nfe) and isinstance(module.DISPLAY, str)
+    assert methods.seeded(name) is module.SEEDED
+    assert methods.base(name) == getattr(module, "BASE", None)
+    assert methods.METHODS[name]["stream"] == getattr(module, "STREAM", None)
+
+
+def test_training_streams_are_distinct():
+    from cddbench.pretrain import TEACHER_STREAM
+
+    streams = [f["stream"] for f in methods.METHODS.values() if f["stream"] is not None] + [TEACHER_STREAM]
+    assert len(streams) == len(set(streams)) >= 8
+
+
+def test_config_checks_run_compiled_alone_and_agree_with_the_module(repo):
+    """check_config runs from the source (no torch import); the registry's copy gives the module's answers."""
+    with open(f"{repo}/config.yaml") as f:
+        cfg = yaml.safe_load(f)
+    with open(f"{repo}/configs/peers.yaml") as f:
+        cfg["methods"].update(yaml.safe_load(f)["methods"])
+    checked = 0
+    for name, m in cfg["methods"].items():
+        module = methods.get(name)
+        if hasattr(module, "check_config"):
+            bad = {**m, "steps": [5000]} if "steps" in m and name != "esrgan" else {**m, "warmup_steps": 10**6}
+            assert methods.config_problems(name, bad, 1000) == module.check_config(bad, 1000) != []
+            assert methods.config_problems(name, m, 1000) == []
+            checked += 1
+    assert checked >= 7
 
 
 def test_unknown_method_is_named():
     with pytest.raises(ValueError, match="unknown method 'magic'"):
         methods.get("magic")
+
+
+DUMMY = '''"""Nearest: nearest-neighbour upsampling (a test's method: the whole of what adding one takes)."""
+import torch.nn.functional as F
+
+DISPLAY = "Nearest"
+SEEDED = False
+
+
+def nfe(steps):
+    return 0
+
+
+def check_config(m, T):
+    return [] if m["steps"] == [0] else [("steps", f"[0] (no network), got {m['steps']}")]
+
+
+def load(ctx, model_dir=None):
+    return lambda lr, steps, noise=None: F.interpolate(lr, scale_factor=4, mode="nearest")
+'''
+
+
+def test_a_new_method_is_its_module_and_its_config_entry(repo, tmp_path):
+    """A copy of the workflow with one module added, its config entry and its schema entry: the config validates and
+    checks it, its sampler runs, and Snakemake plans its sampling jobs, with no other file touched."""
+    from test_workflow import SNAKEMAKE, _workdir
+
+    wd = _workdir(repo, str(tmp_path))
+    pkg = os.path.join(wd, "workflow", "cddbench")
+    shutil.rmtree(os.path.join(pkg, "__pycache__"), ignore_errors=True)
+    with open(os.path.join(pkg, "methods", "nearest.py"), "w") as f:
+        f.write(DUMMY)
+    with open(os.path.join(pkg, "config.schema.yaml")) as f:
+        schema = yaml.safe_load(f)
+    entries = schema["properties"]["methods"]["properties"]
+    entries["nearest"] = {"type": "object", "additionalProperties": False, "required": ["steps"],
+                          "properties": {"steps": {"type": "array", "items": {"type": "integer"}}}}
+    with open(os.path.join(pkg, "config.schema.yaml"), "w") as f:
+        yaml.safe_dump(schema, f, sort_keys=False)
+    with open(os.path.join(wd, "config.yaml")) as f:
+        cfg = yaml.safe_load(f)
+    cfg["methods"]["nearest"] = {"steps": [0]}
+    with open(os.path.join(wd, "config.yaml"), "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
+    script = """
+import torch, yaml
+from cddbench import config, methods
+assert methods.__file__.startswith({wd!r}), methods.__file__
+cfg = yaml.safe_load(open("config.yaml"))
+config.validate(cfg)
+assert "nearest" in config.runs(cfg) and not methods.trains("nearest") and not methods.seeded("nearest")
+assert methods.get("nearest").load(None)(torch.zeros(1, 3, 8, 8), 0).shape == (1, 3, 32, 32)
+cfg["methods"]["nearest"] = {{"steps": [1]}}
+try:
+    config.validate(cfg)
+except ValueError as e:
+    print(e)
+""".format(wd=wd)
+    env = {**os.environ, "PYTHONPATH": os.path.join(wd, "workflow")}
+    out = subprocess.run([sys.executable, "-c", script], cwd=wd, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "invalid config at methods.nearest.steps: [0] (no network), got [1]" in out.stdout
+    dry = subprocess.run(SNAKEMAKE + ["-n", "results/runs.csv"], cwd=wd, capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "wildcards: run=nearest" in dry.stdout, dry.stdout[-3000:]

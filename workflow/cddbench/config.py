@@ -43,6 +43,8 @@ def validate(cfg: dict) -> dict:
 
 def _check_values(cfg: dict) -> None:
     """What the schema cannot say: relations between keys. Each failure names the key and what it must be."""
+    from cddbench import methods
+
     problems = []
 
     def need(ok: bool, key: str, what: str) -> None:
@@ -94,27 +96,9 @@ def _check_values(cfg: dict) -> None:
             need(not bad, f"{key}.norm_num_groups", f"a divisor of every block_out_channels, but not of {bad}")
         need(unet["attention_levels"] <= len(unet["block_out_channels"]), "teacher.unet.attention_levels",
              f"at most the number of levels ({len(unet['block_out_channels'])}), got {unet['attention_levels']}")
-    T, methods = sched["num_train_timesteps"], cfg["methods"]
-    for name, m in methods.items():
-        if name in ("ldm_sr", "dpm_solver", "gd", "cm", "lcm", "cdd"):
-            need(max(m["steps"]) <= T, f"methods.{name}.steps", f"at most num_train_timesteps ({T}), got {max(m['steps'])}")
-        if name in ("cm", "lcm", "cdd"):
-            need(m["distill_steps"] <= T, f"methods.{name}.distill_steps", f"at most num_train_timesteps ({T})")
-            need(max(m["steps"]) <= m["distill_steps"], f"methods.{name}.steps",
-                 f"at most distill_steps ({m['distill_steps']}): sampling runs on the distillation grid")
-        if name == "dmd2":
-            need(m["denoising_steps"] <= T, "methods.dmd2.denoising_steps", f"at most num_train_timesteps ({T})")
-            need(max(m["steps"]) <= m["denoising_steps"], "methods.dmd2.steps",
-                 f"at most denoising_steps ({m['denoising_steps']}): sampling runs on the generator's grid")
-    if "gd" in methods:
-        gd = methods["gd"]
-        need(gd["steps"][0] * 2 ** gd["rounds"] <= T, "methods.gd.rounds",
-             f"steps x 2^rounds (the first teacher's steps) at most num_train_timesteps ({T}), got "
-             f"{gd['steps'][0] * 2 ** gd['rounds']}")
-    if "esrgan" in methods:
-        e = methods["esrgan"]
-        need(e["warmup_steps"] < e["train"]["steps"], "methods.esrgan.warmup_steps",
-             f"below train.steps ({e['train']['steps']}), or the adversarial phase never runs")
+    for name, m in cfg["methods"].items():  # each method's own checks (its module's check_config)
+        for key, what in methods.config_problems(name, m, sched["num_train_timesteps"]):
+            need(False, f"methods.{name}.{key}", what)
     if problems:
         raise ValueError(problems[0] + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""))
 

@@ -15,6 +15,8 @@ from cddbench.provenance import TRAINING_DATA, training_data
 from cddbench.methods.common import DiffusionLoss, concat_net
 from cddbench.train import checkpoint_at, fit, stream
 
+TEACHER_STREAM = 2  # the training stream of a teacher trained here (train.stream; the methods' own: their STREAM)
+
 
 def _from_pretrained(cls, ref: str, subfolder: str):
     try:
@@ -88,7 +90,7 @@ def train_teacher(cfg: dict, train_dir: str, vae_dir: str, out_dir: str, log_csv
         x0 = models.encode(vae, data.to_tensor(data.load_split(train_dir)["image"]).to(dev))
         online = models.build_unet(tcfg["unet"], x0.shape[-1], x0.shape[1]).to(dev)
         sched = models.build_scheduler(tcfg["schedule"])
-        g = stream(cfg["seed"], "teacher")
+        g = stream(cfg["seed"], TEACHER_STREAM)
         unet = fit(online, lambda idx, step: DiffusionLoss(sched)(concat_net(online), x0[idx], None, g), tcfg["train"],
                    len(x0), cfg["seed"], log_csv, "teacher", precision=cfg["precision"],  # the EMA weights are the teacher
                    checkpoint=checkpoint_at(checkpoint_dir, "teacher", cfg, g=g))

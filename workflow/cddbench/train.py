@@ -42,16 +42,14 @@ def autocast(device: str, precision: str):
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-# The noise / timestep streams of training, by name, each a generator of its own drawn from one seed (config `seed`
-# for a teacher trained here, `train_seeds` for the runs), so one method's draws never shift another's. Model init
-# draws from torch's global generator seeded with the seed itself, the batch order from BatchOrder(seed). The offsets
-# are the values earlier releases wrote inline: keeping them keeps every published number.
-STREAMS = {"teacher": 2, "ldm_sr": 3, "cdd": 4, "cm": 5, "gd": 6, "sid": 7, "dmd2": 8, "sid_lsg": 9}
-
-
-def stream(seed: int, name: str) -> torch.Generator:
-    """The generator of training stream ``name`` (``STREAMS``) for ``seed``."""
-    return torch.Generator().manual_seed(seed + STREAMS[name])
+# The noise / timestep streams of training, each a generator of its own drawn from one seed (config `seed` for a
+# teacher trained here, `train_seeds` for the runs) plus a fixed offset per method (its module's STREAM; the
+# teacher's is pretrain.TEACHER_STREAM), so one method's draws never shift another's. Model init draws from torch's
+# global generator seeded with the seed itself, the batch order from BatchOrder(seed). The offsets are the values
+# earlier releases wrote inline: keeping them keeps every published number.
+def stream(seed: int, offset: int) -> torch.Generator:
+    """The generator of the training stream at ``offset`` for ``seed``."""
+    return torch.Generator().manual_seed(seed + offset)
 
 
 def optimizer(params, tcfg: dict) -> torch.optim.AdamW:

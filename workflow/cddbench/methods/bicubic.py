@@ -7,6 +7,7 @@ from PIL import Image
 from cddbench import data
 
 DISPLAY = "Bicubic"
+SEEDED = False
 
 
 def nfe(steps: int) -> int:

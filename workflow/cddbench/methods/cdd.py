@@ -18,10 +18,18 @@ from cddbench.methods.common import (backbone, concat_net, consistency_distance,
 from cddbench.train import EMA, checkpoint_at, fit, stream
 
 DISPLAY = "Ours"
+SEEDED = True
+STREAM = 4
 
 
 def nfe(steps: int) -> int:
     return steps
+
+
+def check_config(m: dict, T: int) -> list:
+    from cddbench.methods import step_problems
+
+    return step_problems(m, T, "distill_steps")
 
 
 def guidance_distance(kind: str, vae, ecfg: dict):
@@ -126,7 +134,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     online = build(ts, m).to(ctx.device)
     target = EMA(online, m["target_ema"])
     guidance = guidance_distance(m["guidance"]["distance"], ts.vae, ctx.cfg["evaluate"])
-    g = stream(seed, "cdd")
+    g = stream(seed, STREAM)
     loss = CDDLoss.from_config(m, concat_net(ts.teacher), ts.scheduler, guidance)
 
     def loss_fn(idx, step):

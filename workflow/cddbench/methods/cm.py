@@ -19,10 +19,19 @@ from cddbench.sample import multistep_consistency
 from cddbench.train import EMA, checkpoint_at, fit, stream
 
 DISPLAY = "CM"
+SEEDED = True
+BASE = "ldm_sr"  # distils the LDM-SR model of its training seed
+STREAM = 5  # LCM's too
 
 
 def nfe(steps: int) -> int:
     return steps
+
+
+def check_config(m: dict, T: int) -> list:
+    from cddbench.methods import step_problems
+
+    return step_problems(m, T, "distill_steps")
 
 
 def f(net, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, sched) -> torch.Tensor:
@@ -70,7 +79,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     online = models.add_guidance_embedding(teacher, m["embedding_dim"]) if hi > 0 else copy.deepcopy(teacher)
     online.requires_grad_(True)
     target = EMA(online, m["target_ema"])
-    g = stream(seed, "cm")
+    g = stream(seed, STREAM)
     loss = CMLoss(ts.scheduler, N=m["distill_steps"], distance=m["distance"], huber_c=m["huber_c"])
     teacher_net = concat_net(teacher)
 

@@ -30,12 +30,21 @@ from cddbench.sample import multistep_consistency
 from cddbench.train import checkpoint_at, fit, optimizer, stream
 
 DISPLAY = "DMD2"
+SEEDED = True
+BASE = "ldm_sr"  # distils the LDM-SR model of its training seed
+STREAM = 8
 NOTE = ("DMD2 reads HR latents only as its GAN's real samples, critic_steps x steps x batch of them (info.json: "
         "hr_images_seen), counted in its images seen with its LDM-SR teacher's")
 
 
 def nfe(steps: int) -> int:
     return steps
+
+
+def check_config(m: dict, T: int) -> list:
+    from cddbench.methods import step_problems
+
+    return step_problems(m, T, "denoising_steps")
 
 
 def denoising_grid(n: int, num_train_timesteps: int = 1000) -> list[int]:
@@ -178,7 +187,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     critic_opt = optimizer(critic, m["train"])
     clip = m["train"].get("grad_clip", 1.0)
     loss = _loss(m, ts.scheduler)
-    g = stream(seed, "dmd2")
+    g = stream(seed, STREAM)
     gen_net, fake_net, disc = concat_net(gen), concat_net(fake), discriminator(fake, head)
 
     def loss_fn(idx, step):

@@ -23,12 +23,19 @@ from cddbench.methods.common import images_seen, load_pixels, write_info
 from cddbench.train import checkpoint_at, fit
 
 DISPLAY = "Real-ESRGAN"
+SEEDED = False  # one deterministic generator pass
 NOTE = ("its perceptual loss runs on the LPIPS network of the metric policy, so its LPIPS column is not "
         "independent of its training.")
 
 
 def nfe(steps: int) -> int:
     return 1
+
+
+def check_config(m: dict, T: int) -> list:
+    if m["warmup_steps"] >= m["train"]["steps"]:
+        return [("warmup_steps", f"below train.steps ({m['train']['steps']}), or the adversarial phase never runs")]
+    return []
 
 
 class DenseBlock(nn.Module):

@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from cddbench import data
 
 DISPLAY = "External"
+SEEDED = True  # a model from elsewhere, sampled per seed
 
 
 def nfe(steps: int) -> int:

@@ -19,10 +19,20 @@ from cddbench.methods.common import (DiffusionLoss, concat_net, images_seen, loa
 from cddbench.train import checkpoint_at, fit, stream
 
 DISPLAY = "GD"
+SEEDED = True
+STREAM = 6
 
 
 def nfe(steps: int) -> int:
     return steps
+
+
+def check_config(m: dict, T: int) -> list:
+    from cddbench.methods import step_problems
+
+    first = m["steps"][0] * 2 ** m["rounds"]  # the first round's teacher steps
+    return step_problems(m, T) + ([("rounds", f"steps x 2^rounds (the first teacher's steps) at most "
+                                              f"num_train_timesteps ({T}), got {first}")] if first > T else [])
 
 
 def ddim_grid(scheduler, steps: int) -> torch.Tensor:
@@ -67,7 +77,7 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     torch.manual_seed(seed)
     ts = load_training_set(ctx)
     teacher = ts.teacher
-    g = stream(seed, "gd")
+    g = stream(seed, STREAM)
     for r in range(m["rounds"]):
         student_steps = steps * 2 ** (m["rounds"] - 1 - r)
         student = copy.deepcopy(teacher).requires_grad_(True)

@@ -14,4 +14,12 @@ from __future__ import annotations
 from cddbench.methods import cm
 
 DISPLAY = "LCM"
+SEEDED = True
+BASE = "ldm_sr-condition_dropout=0.1"  # the guided teacher: LDM-SR with a null branch
 nfe, train, load = cm.nfe, cm.train, cm.load
+
+
+def check_config(m: dict, T: int) -> list:
+    from cddbench.methods import step_problems
+
+    return step_problems(m, T, "distill_steps")

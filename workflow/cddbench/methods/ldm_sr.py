@@ -17,17 +17,25 @@ from cddbench.methods.common import (DiffusionLoss, backbone, concat_net, drop_c
 from cddbench.train import checkpoint_at, fit, stream
 
 DISPLAY = "LDM-SR"
+SEEDED = True
+STREAM = 3
 
 
 def nfe(steps: int) -> int:
     return steps
 
 
+def check_config(m: dict, T: int) -> list:
+    from cddbench.methods import step_problems
+
+    return step_problems(m, T)
+
+
 def train(ctx, out_dir: str, log_csv: str) -> dict:
     torch.manual_seed(ctx.train_seed)
     ts = load_training_set(ctx)
     online = models.add_condition_channels(backbone(ts, ctx.mcfg["init"]), ts.cond.shape[1]).requires_grad_(True)
-    g = stream(ctx.train_seed, "ldm_sr")
+    g = stream(ctx.train_seed, STREAM)
     p = ctx.mcfg.get("condition_dropout", 0.0)  # > 0: a null-condition branch for guidance (SiD-LSG's teacher)
     loss, net = DiffusionLoss(ts.scheduler), concat_net(online)
     unet = fit(online, lambda idx, step: loss(net, ts.x0[idx], drop_condition(ts.cond[idx], p, g), g),

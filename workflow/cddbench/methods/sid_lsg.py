@@ -11,6 +11,9 @@ from __future__ import annotations
 from cddbench.methods import sid
 
 DISPLAY = "SiD-LSG"
+SEEDED = True
+BASE = "ldm_sr-condition_dropout=0.1"  # the guided teacher: LDM-SR with a null branch
+STREAM = 9
 NOTE = ("SiD-LSG is data-free: it reads the LR conditions only (HR images seen: its LDM-SR teacher's, trained with "
         "condition dropout 0.1)")
 nfe = sid.nfe
@@ -18,4 +21,4 @@ load = sid.load
 
 
 def train(ctx, out_dir: str, log_csv: str) -> dict:
-    return sid.train(ctx, out_dir, log_csv, stream_name="sid_lsg")
+    return sid.train(ctx, out_dir, log_csv, stream_offset=STREAM)
