@@ -134,7 +134,7 @@ def test_the_floor_gates_training_draws_are_disjoint_seeded_and_capped(tmp_path)
 
 def test_teacher_samples_default_is_the_gates_ddim_and_another_scheduler_is_used(repo):
     """teacher_samples without a scheduler is DDIM at teacher.grid_steps with the config's spacing (the gate's); a
-    scheduler passed in replaces it (docs/teacher_diagnostic.py), so a different one gives different samples."""
+    scheduler passed in replaces it (the lab's teacher diagnostic), so a different one gives different samples."""
     import torch
     from diffusers import DDIMScheduler
 

@@ -133,6 +133,17 @@ def test_smoke_dag_end_to_end(repo, tmp_path):
     for name in ("fig5_ablations.png", "fig6_qualitative.png", "pareto.png", "claims.csv", "table1.csv"):
         assert name in html, name
 
+    # the maintainers' scripts (workflow/scripts/) on the finished run: the results page and the LR's quality
+    page = subprocess.run([sys.executable, "workflow/scripts/results_page.py", "--results", "results", "--commit",
+                           "test", "--command", "snakemake", "--wall-minutes", "1", "--date", "today"],
+                          cwd=wd, capture_output=True, text=True, timeout=300, env=ENV)
+    assert page.returncode == 0, page.stderr[-3000:]
+    for heading in ("## Stage times", "## Quality gates", "## Table 1", "## Claims", "## Metric validation"):
+        assert heading in page.stdout, heading
+    lr = subprocess.run([sys.executable, "workflow/scripts/lr_quality.py", "--results", "results", "--config",
+                         "config.yaml", "smoke.yaml"], cwd=wd, capture_output=True, text=True, timeout=300, env=ENV)
+    assert lr.returncode == 0 and "| whole crops (the DAG) |" in lr.stdout, lr.stderr[-3000:]
+
     # A finished DAG plans nothing on a rerun.
     again = subprocess.run(SNAKEMAKE + ["-n", "--cores", "2", "--configfile", "smoke.yaml"],
                            cwd=wd, capture_output=True, text=True, timeout=300, env=ENV)

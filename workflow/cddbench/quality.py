@@ -63,7 +63,7 @@ def _by_steps(cells: dict[paired.Cell, list[paired.Replicate]], run: str) -> dic
 @torch.no_grad()
 def teacher_samples(ctx, n: int, seed: int, scheduler=None) -> torch.Tensor:
     """``n`` unconditional samples of the teacher, by DDIM with the config's ``teacher.grid_steps`` (the gates'), or
-    by another diffusers ``scheduler`` whose timesteps are set (docs/teacher_diagnostic.py compares samplers)."""
+    by another diffusers ``scheduler`` whose timesteps are set (the lab's teacher diagnostic compared samplers, docs/lab/experiments.md)."""
     from diffusers import DDIMScheduler
 
     vae = models.load_autoencoder(ctx.vae_dir).to(ctx.device)

@@ -1,7 +1,7 @@
 """GPU-hours of a paper-scale run: FLOPs counted, throughput measured (``cddbench gpu-check``) or assumed.
 
-    python docs/estimate_gpu_hours.py --measured tests/data/gpu_check_h200.json     # rates measured on an H200
-    python docs/estimate_gpu_hours.py --tflops 125                                 # an assumed rate instead
+    python workflow/scripts/estimate_gpu_hours.py --measured tests/data/gpu_check_h200.json     # rates measured on an H200
+    python workflow/scripts/estimate_gpu_hours.py --tflops 125                                 # an assumed rate instead
 
 The FLOPs of one forward pass of each network are counted with torch's FlopCounterMode on the meta device (no
 weights, no download) for Stable Diffusion v1.5's published architecture (the paper config's teacher) at 512 px.

@@ -3,7 +3,7 @@ Real-ESRGAN does) against the same degradation acting on each 32 px patch alone 
 per patch, the PSNR of the LR bicubic-upsampled against the HR, the LR's mean-colour error against the HR's (grey
 levels, 0-255, mean absolute over channels) and the correlation of the LR with the HR area-averaged to LR size.
 
-    python docs/lr_quality.py --results results --config config.yaml
+    python workflow/scripts/lr_quality.py --results results --config config.yaml
 
 Both sides use the config's degradation and seed; the per-patch side seeds each draw by the patch's id (as
 `cddbench.degrade.degrade` did per patch), the crop side is the `degrade` rule's output. A diagnostic for the docs,

@@ -1,7 +1,7 @@
 """Write docs/results.md from a finished run's results/ folder: what was run (date, commit, config), stage times,
 quality gates, Table 1, where each cell's uncertainty comes from, the claims and the metric validation.
 
-    python docs/make_results.py --results results --commit $(git rev-parse --short HEAD) --wall-minutes 123 \
+    python workflow/scripts/results_page.py --results results --commit $(git rev-parse --short HEAD) --wall-minutes 123 \
         --command "snakemake --cores all" > docs/results.md
 
 Every number comes from the result files; the reading of them is written by hand below the generated part.
