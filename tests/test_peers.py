@@ -5,9 +5,9 @@ import pytest
 import torch
 import yaml
 
-from cddbench import models, sample, schedule  # first: installs the torchvision shim diffusers needs
+from cddbench import models, schedule  # first: installs the torchvision shim diffusers needs
 from cddbench.methods import Context, cm, dpm_solver, esrgan, gd, ldm_sr
-from cddbench.methods.common import concat_net
+from cddbench.methods.common import concat_net, more_noise
 from cddbench.train import EMA
 
 
@@ -80,8 +80,8 @@ def test_cm_target_is_the_ema_network_without_gradient(ts, cfg):
 
 def test_more_noise_is_per_image_and_seeded():
     noise = torch.randn(3, 4, 8, 8)
-    a, b = sample.more_noise(noise, 1), sample.more_noise(noise[1:], 1)
-    assert torch.equal(a[1:], b) and not torch.equal(a, sample.more_noise(noise, 2))
+    a, b = more_noise(noise, 1), more_noise(noise[1:], 1)
+    assert torch.equal(a[1:], b) and not torch.equal(a, more_noise(noise, 2))
     assert abs(float(a.std()) - 1) < 0.2 and not torch.equal(a, noise)
 
 

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from cddbench import data, methods, schedule
+from cddbench import data, methods
 from cddbench.train import autocast
 
 
@@ -24,30 +24,6 @@ def initial_noise(ids: list[str], shape: tuple[int, ...], seed: int) -> torch.Te
         g = torch.Generator().manual_seed(data.stable_int(f"{seed}/{image_id}"))
         out.append(torch.randn(shape, generator=g))
     return torch.stack(out)
-
-
-def more_noise(noise: torch.Tensor, draw: int) -> torch.Tensor:
-    """The ``draw``-th extra Gaussian draw per image, seeded by that image's initial noise (a stochastic
-    multistep sampler's re-noising): one stream per (seed, image), whatever the batch size or order."""
-    out = []
-    for n in noise.detach().cpu():
-        g = torch.Generator().manual_seed(data.stable_int(f"{draw}/{n.numpy().tobytes().hex()}"))
-        out.append(torch.randn(n.shape, generator=g))
-    return torch.stack(out).to(noise.device)
-
-
-def multistep_consistency(x_hat, times: list[int], noise: torch.Tensor, scheduler) -> torch.Tensor:
-    """Multistep consistency sampling (Song et al. 2023, Algorithm 1), the sampler of CM, LCM and DMD2's generator:
-    x = x_hat(z, t) from the pure noise z = ``noise`` at the first time; at each later time t, the last x re-noised
-    to t with a fresh draw (``more_noise``: one stream per image) and predicted again. ``x_hat(z, t)`` takes an
-    integer time."""
-    z = noise
-    for i, t in enumerate(times):
-        if i:
-            eps = more_noise(noise, i).to(z.device)
-            z = schedule.noised(scheduler, x, torch.full((len(z),), t, device=z.device), eps)
-        x = x_hat(z, t)
-    return x
 
 
 def latent_shape(ctx: methods.Context, hr_size: int) -> tuple[int, int, int]:

@@ -21,7 +21,7 @@ neither torch nor diffusers:
                                  dict: it runs compiled alone from the module's source, any import inside it.
 Whether it trains is whether it defines ``train``.
 A sampler's ``noise`` is the per-image initial noise; a sampler that needs more draws takes them with
-``cddbench.sample.more_noise`` (seeded by that noise, so still one stream per (seed, image)).
+``methods.common.more_noise`` (seeded by that noise, so still one stream per (seed, image)).
 A new method is a new module here and its entry under ``methods:`` in the config (and the schema); a *run* is a
 method with its config; ``variants:`` adds runs that change one key (``cddbench.config.runs``).
 """

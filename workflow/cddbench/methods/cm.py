@@ -14,8 +14,7 @@ import torch
 
 from cddbench import models, schedule
 from cddbench.methods.common import (concat_net, consistency_distance, guided, images_seen, load_base,
-                                     load_training_set, save_student, write_info)
-from cddbench.sample import multistep_consistency
+                                     load_training_set, multistep_consistency, save_student, write_info)
 from cddbench.train import EMA, checkpoint_at, fit, stream
 
 DISPLAY = "CM"

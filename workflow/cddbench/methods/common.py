@@ -178,3 +178,27 @@ def concat_sampler(vae, unet, scheduler):
         return models.decode(vae, z)
 
     return sample
+
+
+def more_noise(noise: torch.Tensor, draw: int) -> torch.Tensor:
+    """The ``draw``-th extra Gaussian draw per image, seeded by that image's initial noise (a stochastic
+    multistep sampler's re-noising): one stream per (seed, image), whatever the batch size or order."""
+    out = []
+    for n in noise.detach().cpu():
+        g = torch.Generator().manual_seed(data.stable_int(f"{draw}/{n.numpy().tobytes().hex()}"))
+        out.append(torch.randn(n.shape, generator=g))
+    return torch.stack(out).to(noise.device)
+
+
+def multistep_consistency(x_hat, times: list[int], noise: torch.Tensor, scheduler) -> torch.Tensor:
+    """Multistep consistency sampling (Song et al. 2023, Algorithm 1), the sampler of CM, LCM and DMD2's generator:
+    x = x_hat(z, t) from the pure noise z = ``noise`` at the first time; at each later time t, the last x re-noised
+    to t with a fresh draw (``more_noise``: one stream per image) and predicted again. ``x_hat(z, t)`` takes an
+    integer time."""
+    z = noise
+    for i, t in enumerate(times):
+        if i:
+            eps = more_noise(noise, i).to(z.device)
+            z = schedule.noised(scheduler, x, torch.full((len(z),), t, device=z.device), eps)
+        x = x_hat(z, t)
+    return x

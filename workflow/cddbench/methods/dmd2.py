@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from cddbench import models, schedule
-from cddbench.methods.common import concat_net, images_seen, load_base, load_training_set, save_student, write_info
-from cddbench.sample import multistep_consistency
+from cddbench.methods.common import (concat_net, images_seen, load_base, load_training_set, multistep_consistency,
+                                     save_student, write_info)
 from cddbench.train import checkpoint_at, fit, optimizer, stream
 
 DISPLAY = "DMD2"
