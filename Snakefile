@@ -17,6 +17,7 @@ report: "workflow/report/workflow.rst"
 # Targets and the weight download (needs network, which cluster nodes often lack) run where Snakemake runs.
 localrules:
     all,
+    toy,
     figures,
     download_metric_weights,
 
@@ -28,6 +29,7 @@ include: "rules/train.smk"
 include: "rules/sample.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/known_answer.smk"
 
 
 rule all:

@@ -29,11 +29,11 @@ def test_the_snakefile_parse_and_the_light_modules_import_no_torch(repo):
 # must be placed here (the test names it).
 LAYERS = [
     {"cddbench", "_torchvision_shim", "schedule", "models", "metrics", "photos", "paper", "realesrgan_degradation",
-     "train", "methods"},  # algebra, networks, metrics, tables, the training loop, the method registry
+     "train", "methods", "toy"},  # algebra, networks, metrics, tables, the training loop, the registry, the toy problem
     {"data", "provenance", "config", "degrade", "pipeline"},  # data, configs, the diffusers pipeline
     {"methods.*"},  # one module per method, and their shared pieces (methods/common.py)
     {"sample", "evaluate", "paired", "pretrain", "quality", "figures", "claims", "report", "metric_validation",
-     "speed", "gpucheck"},  # the stages the rules run
+     "speed", "gpucheck", "known_answer"},  # the stages the rules run
     {"cli"},  # one function per rule
 ]
 

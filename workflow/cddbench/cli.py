@@ -137,6 +137,31 @@ def export_teacher(args, cfg):
                           args.out)
 
 
+@command("known-answer", "out", options=[(("--train-seed",), {"default": "exact", "help": "a training seed of "
+                                          "known_answer.train_seeds, or 'exact' for the exact rows"})])
+def known_answer(args, cfg):
+    """One job of the known-answer tier (rule toy_part): cddbench.known_answer.run."""
+    from cddbench import known_answer as tier
+    from cddbench import models
+
+    seed = None if args.train_seed == "exact" else int(args.train_seed)
+    frame = tier.run(cfg, models.build_scheduler(cfg["teacher"]["schedule"]), os.path.dirname(args.out), seed)
+    frame.to_csv(args.out, index=False)
+    return {"rows": len(frame), "runs": sorted(set(frame["run"]))}
+
+
+@command("known-answer-table", "out", options=[(("--parts",), {"nargs": "+", "required": True})])
+def known_answer_table(args, cfg):
+    """The known-answer tier's table (rule toy): cddbench.known_answer.summary."""
+    import pandas as pd
+
+    from cddbench.known_answer import summary
+
+    table = summary(pd.concat([pd.read_csv(p) for p in args.parts], ignore_index=True))
+    table.to_csv(args.out, index=False)
+    return {"rows": len(table)}
+
+
 @command("encode-train", "train-pairs", "vae", "out")
 def encode_train(args, cfg):
     """The training pairs through the frozen encoder once (rule encode_train): methods.common.encode_training_set."""

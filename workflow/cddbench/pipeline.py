@@ -66,11 +66,7 @@ class CDDSuperResolutionPipeline(DiffusionPipeline):
         times = schedule.few_step_timesteps(self.scheduler.config.num_train_timesteps, self.config.distill_steps,
                                             num_inference_steps).tolist()
         with self.progress_bar(total=len(times)) as bar:
-            for t, s in zip(times, times[1:] + [-1]):  # s = -1: the clean end point
-                x_hat, eps_hat = schedule.predict(net, z, torch.full((len(z),), t, device=device), cond,
-                                                  self.scheduler, self.config.consistency_space)
-                z = schedule.ddim_step(x_hat, eps_hat, torch.tensor(s, device=device), self.scheduler)
-                bar.update()
+            z = schedule.few_step_ddim(net, z, cond, self.scheduler, times, self.config.consistency_space, bar.update)
         return models.decode(self.vae, z)
 
     def prepare_image(self, image) -> torch.Tensor:

@@ -51,6 +51,27 @@ def predict(net, z: torch.Tensor, t: torch.Tensor, cond, scheduler, space: str =
     return x_hat, eps_hat
 
 
+def solve(net, z: torch.Tensor, cond, scheduler, steps: int) -> torch.Tensor:
+    """A network's samples with a diffusers sampling scheduler (DDIM, DPM-Solver, ...) at ``steps`` steps, from the
+    initial noise ``z``: ``net(z, t, cond) -> output`` in the scheduler's prediction type."""
+    scheduler.set_timesteps(steps)
+    z = z * scheduler.init_noise_sigma
+    for t in scheduler.timesteps:
+        z = scheduler.step(net(scheduler.scale_model_input(z, t), t, cond), t, z).prev_sample  # DDIM: eta = 0
+    return z
+
+
+def few_step_ddim(net, z: torch.Tensor, cond, scheduler, times: list[int], space: str = "eps", on_step=None):
+    """CDD's sampler (paper section 4): from z at times[0], one DDIM step per time with the network's (x_hat,
+    eps_hat) to the next time, the last to the clean end point (s = -1). ``on_step()`` after each step."""
+    for t, s in zip(times, times[1:] + [-1]):
+        x_hat, eps_hat = predict(net, z, torch.full((len(z),), t, device=z.device), cond, scheduler, space)
+        z = ddim_step(x_hat, eps_hat, torch.tensor(s, device=z.device), scheduler)
+        if on_step is not None:
+            on_step()
+    return z
+
+
 def training_target(x: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, scheduler) -> torch.Tensor:
     """What a model of the scheduler's ``prediction_type`` must output at (x, eps, t)."""
     kind = scheduler.config.prediction_type

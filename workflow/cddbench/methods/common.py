@@ -169,13 +169,8 @@ def concat_sampler(vae, unet, scheduler):
 
     @torch.no_grad()
     def sample(lr: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
-        scheduler.set_timesteps(steps)
-        z = noise.to(unet.device) * scheduler.init_noise_sigma
-        cond = models.lr_condition(lr.to(unet.device), z.shape[-2:])
-        for t in scheduler.timesteps:
-            out = models.unet_forward(unet, scheduler.scale_model_input(z, t), t, cond)
-            z = scheduler.step(out, t, z).prev_sample  # DDIM: eta = 0 by default
-        return models.decode(vae, z)
+        cond = models.lr_condition(lr.to(unet.device), noise.shape[-2:])
+        return models.decode(vae, schedule.solve(concat_net(unet), noise.to(unet.device), cond, scheduler, steps))
 
     return sample
 

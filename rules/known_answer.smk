@@ -1,0 +1,43 @@
+# The known-answer tier (`snakemake --cores all toy`): the methods' losses and samplers on a problem whose teacher
+# and answer are exact (cddbench.toy, cddbench.known_answer); one job per training seed, one for the exact rows.
+TOY = f"{RESULTS}/toy"
+
+
+rule toy_part:
+    output:
+        f"{TOY}/parts/{{part}}.csv.gz",
+    wildcard_constraints:
+        part=r"exact|seed\d+",
+    params:
+        cfg=cfg_json("seed", "threads", "teacher", "methods", "variants", "sampler", "known_answer"),
+        seed=lambda w: w.part.removeprefix("seed"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/toy_{{part}}.log",
+    threads: 1
+    resources:
+        **cluster_resources("train"),
+    benchmark:
+        f"{BENCH}/toy_{{part}}.tsv"
+    shell:
+        "cddbench known-answer --config {params.cfg:q} --threads {threads} --train-seed {params.seed}"
+        " --out {output} > {log} 2>&1"
+
+
+rule toy:
+    input:
+        expand(f"{TOY}/parts/{{part}}.csv.gz",
+               part=["exact"] + [f"seed{s}" for s in config["known_answer"]["train_seeds"]]),
+    output:
+        table=f"{TOY}/table.csv",
+    params:
+        cfg=cfg_json("seed"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/toy.log",
+    benchmark:
+        f"{BENCH}/toy.tsv"
+    shell:
+        "cddbench known-answer-table --config {params.cfg:q} --parts {input} --out {output.table} > {log} 2>&1"

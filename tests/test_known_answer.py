@@ -1,0 +1,76 @@
+"""The known-answer tier (cddbench.known_answer): the exact sampler reaches the floor, training moves each row off its
+untrained initialisation, and the same config gives the same per-condition values."""
+import copy
+
+import pytest
+import torch
+import yaml
+
+from cddbench import known_answer as ka
+from cddbench import models
+
+
+@pytest.fixture(scope="module")
+def cfg(repo):
+    with open(f"{repo}/config.yaml") as f:
+        cfg = yaml.safe_load(f)
+    k = cfg["known_answer"]
+    k.update(train_pairs=4000, test_conditions=200, samples_per_condition=16, train_seeds=[0])
+    k["prior"] = {**k["prior"], "steps": 800}
+    k["train"] = {**k["train"], "steps": 400}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def tier(cfg, tmp_path_factory):
+    return ka.Tier(cfg, models.build_scheduler(cfg["teacher"]["schedule"]), str(tmp_path_factory.mktemp("toy")))
+
+
+def _mean_se(values: torch.Tensor) -> tuple[float, float]:
+    return float(values.mean()), float(values.std() / len(values) ** 0.5)
+
+
+def test_the_exact_sampler_at_200_steps_reaches_the_floor(tier):
+    sampler, _ = ka.row_exact(tier, {}, 0, None)
+    floor = ka.toy.scores(tier.problem, tier.test_c, tier.problem.posterior(tier.test_c).sample(
+        16, torch.Generator().manual_seed(9)), tier.reference)["energy_distance"]
+    at_200 = ka.evaluate(tier, sampler, 200, 0)["energy_distance"]
+    diff, se = _mean_se(at_200 - floor)
+    assert abs(diff) < 3 * se + 0.01, (diff, se)
+    one_step = ka.evaluate(tier, sampler, 1, 0)  # the posterior mean itself (zero terminal SNR): one mode, no spread
+    assert one_step["energy_distance"].mean() > 1.0 and one_step["mode_coverage"].mean() < 0.7
+
+
+@pytest.mark.parametrize("row", ["ldm_sr", "cdd", "cm", "gd"])
+def test_training_moves_each_row_towards_the_posterior(tier, cfg, row):
+    """Each trained row beats its untrained start, which ignores the condition: the prior's network (its condition
+    columns at zero) sampled by the same sampler at the row's step count."""
+    runs = ka.runs(cfg)
+    base = None
+    if row == "cm":
+        _, base = ka.row_ldm_sr(tier, runs["ldm_sr"]["config"], 0, None)
+    sampler, _ = ka.ROWS[row](tier, runs[row]["config"], 0, base)
+    steps = 4
+    untrained = ka._ddim_sampler(tier, tier.prior.with_condition(), "trailing")
+    trained_ed = ka.evaluate(tier, sampler, steps, 0)["energy_distance"]
+    untrained_ed = ka.evaluate(tier, untrained, steps, 0)["energy_distance"]
+    diff, se = _mean_se(untrained_ed - trained_ed)
+    assert diff > 3 * se, (row, diff, se)
+
+
+def test_the_tier_is_deterministic_and_lists_its_runs(cfg, tmp_path):
+    small = copy.deepcopy(cfg)
+    small["known_answer"].update(test_conditions=20, samples_per_condition=4, train_pairs=500)
+    small["known_answer"]["prior"]["steps"] = 20
+    small["known_answer"]["train"]["steps"] = 20
+    small["variants"] = {"cdd": {"regime": ["adapter"], "guidance.distance": ["lpips"]}}
+    sched = models.build_scheduler(cfg["teacher"]["schedule"])
+    a = ka.run(small, sched, str(tmp_path / "a"), 0)
+    b = ka.run(small, sched, str(tmp_path / "b"), 0)
+    assert a.equals(b)
+    assert set(a["run"]) == {"ldm_sr", "cm", "gd", "cdd", "cdd-regime=adapter"}  # lpips guidance: no decoder here
+    assert set(a.loc[a["run"] == "ldm_sr", "steps"]) == {1, 2, 4, 8, 200}
+    exact = ka.run(small, sched, str(tmp_path / "e"), None)
+    assert set(exact["run"]) == {"floor", "exact"} and (exact["train_seed"] == -1).all()
+    table = ka.summary(__import__("pandas").concat([a, exact]))
+    assert len(table) == len(a.groupby(["run", "steps"])) + 6

@@ -1,0 +1,290 @@
+"""The known-answer tier: the methods on ``cddbench.toy``'s problem, where the teacher and the answer are exact.
+
+Every row trains through the same loss classes and samples through the same samplers as the image tier, with a small
+MLP (``ToyNet``) in place of the UNet and ``AdaptedToy`` (a ControlNet in miniature) in place of CDD's adapted UNet.
+The teacher ("the pretrained prior") is ``toy.ExactModel``; the conditional rows start, as on images, from a network
+of the prior: an MLP fitted to prior samples by the diffusion loss (``init: pretrained``), or fresh weights
+(``init: random``). Hyperparameters are the image config's ``methods`` / ``variants`` entries (the ablations come for
+free), budgets are the config's ``known_answer`` section. Rows:
+  exact        the exact conditional model, DDIM at each step count (and 200: it must reach the floor)
+  ldm_sr       the prior MLP fine-tuned with its condition concatenated (zero-initialised input columns)
+  cdd          CDDLoss on AdaptedToy (Ours; ``regime: adapter`` is Ours*), the exact prior as the teacher
+  cm           CMLoss distilling this seed's ldm_sr row
+  gd           ProgressiveDistillationLoss halving the exact prior, then the conditional fine-tune
+Not here yet: SiD, SiD-LSG, DMD2 and LCM (their training loops own an inner optimiser step inside the image module's
+``train``; they join once those loops take the networks as callables), and CDD's ``guidance.distance: l2_pixel |
+lpips`` (they need the image decoder: there is no pixel space apart from x here).
+"""
+from __future__ import annotations
+
+import copy
+import os
+
+import torch
+from torch import nn
+
+from cddbench import config as config_mod
+from cddbench import methods, schedule, toy
+from cddbench.methods.cdd import CDDLoss
+from cddbench.methods.cm import CMLoss, f
+from cddbench.methods.common import DiffusionLoss, drop_condition, multistep_consistency
+from cddbench.methods.gd import ProgressiveDistillationLoss, ddim_grid
+from cddbench.train import EMA, fit
+
+NOT_ON_THIS_TIER = {"guidance.distance": ("l2_pixel", "lpips")}  # variants that need an image decoder
+
+
+class ToyNet(nn.Module):
+    """``(z [B, d], t, cond [B, d/4] | None) -> output [B, d]``: an MLP on z, the condition (zeros when None) and
+    diffusers' sinusoidal timestep embedding."""
+
+    def __init__(self, d: int, cond_dim: int, hidden: int, layers: int, temb: int = 32):
+        super().__init__()
+        self.d, self.cond_dim, self.temb = d, cond_dim, temb
+        self.trunk = nn.ModuleList([nn.Linear(d + cond_dim + temb, hidden)]
+                                   + [nn.Linear(hidden, hidden) for _ in range(layers - 1)])
+        self.out = nn.Linear(hidden, d)
+
+    def inputs(self, z, t, cond):
+        from diffusers.models.embeddings import get_timestep_embedding
+
+        emb = get_timestep_embedding(torch.as_tensor(t, device=z.device).expand(len(z)), self.temb)
+        cond = torch.zeros(len(z), self.cond_dim, device=z.device) if cond is None else cond
+        return torch.cat([z, cond.to(z.dtype), emb.to(z.dtype)], 1)
+
+    def features(self, z, t, cond, residuals=None):
+        """The last hidden layer; ``residuals`` (one per layer) are added after each (AdaptedToy's control)."""
+        h = self.inputs(z, t, cond)
+        for i, layer in enumerate(self.trunk):
+            h = nn.functional.silu(layer(h))
+            if residuals is not None:
+                h = h + residuals[i]
+        return h
+
+    def forward(self, z, t, cond):
+        return self.out(self.features(z, t, cond))
+
+    def with_condition(self) -> "ToyNet":
+        """A copy whose condition columns start at zero: it equals this network until it trains (LDM-SR's
+        zero-initialised LR channels)."""
+        net = copy.deepcopy(self)
+        with torch.no_grad():
+            net.trunk[0].weight[:, self.d:self.d + self.cond_dim] = 0
+        return net
+
+
+class AdaptedToy(nn.Module):
+    """CDD's adapted model in miniature: the frozen-or-trained backbone sees no condition; a copy of its trunk (the
+    control branch) sees z plus the condition through a zero-initialised projection, and adds each of its hidden
+    layers to the backbone's through zero-initialised linears, so the model starts equal to the backbone."""
+
+    def __init__(self, backbone: ToyNet):
+        super().__init__()
+        self.backbone, self.control = backbone, copy.deepcopy(backbone)
+        hidden = backbone.out.in_features
+        self.cond_in = nn.Linear(backbone.cond_dim, backbone.d)
+        self.zero = nn.ModuleList(nn.Linear(hidden, hidden) for _ in backbone.trunk)
+        for layer in [self.cond_in, *self.zero]:
+            nn.init.zeros_(layer.weight), nn.init.zeros_(layer.bias)
+
+    def forward(self, z, t, cond):
+        h, residuals = self.control.inputs(z + self.cond_in(cond), t, None), []
+        for layer, zero in zip(self.control.trunk, self.zero):
+            h = nn.functional.silu(layer(h))
+            residuals.append(zero(h))
+        return self.backbone.out(self.backbone.features(z, t, None, residuals))
+
+
+class Tier:
+    """One seed's setting: the problem, its schedule, the training pairs, the prior network and where logs go."""
+
+    def __init__(self, cfg: dict, scheduler, out_dir: str):
+        k = cfg["known_answer"]
+        self.cfg, self.k, self.scheduler, self.out_dir = cfg, k, scheduler, out_dir
+        p = k["problem"]
+        self.problem = toy.SRMixture(p["d"], p["pairs"], 4, p["sigma_c"], p["seed"])
+        g = torch.Generator().manual_seed(cfg["seed"])
+        x, c = self.problem.pairs(k["train_pairs"], g)
+        self.x, self.c = x.float(), c.float()
+        self.teacher = toy.ExactModel(self.problem, scheduler, conditional=False)
+        self.prior = self.fit_prior()
+        # the test conditions (independent draws of the joint) and exact posterior samples of each
+        g = torch.Generator().manual_seed(cfg["seed"] + 2)
+        self.test_c = self.problem.pairs(k["test_conditions"], g)[1]
+        self.reference = self.problem.posterior(self.test_c).sample(k["samples_per_condition"], g)
+
+    def net(self) -> ToyNet:
+        n = self.k["net"]
+        return ToyNet(self.problem.d, self.problem.cond_dim, n["hidden"], n["layers"])
+
+    def budget(self, tcfg: dict) -> dict:
+        """A ``train`` section of the image config at this tier's scale: its steps times known_answer.train.steps /
+        LDM-SR's steps (the rows keep the image tier's budget ratios), this tier's batch size, learning rate and EMA."""
+        steps = round(tcfg["steps"] * self.k["train"]["steps"] / self.cfg["methods"]["ldm_sr"]["train"]["steps"])
+        return {**self.k["train"], "steps": max(1, steps), "ema_decay": tcfg["ema_decay"]}
+
+    def fit(self, net, loss_fn, tcfg, seed, name, **kw):
+        return fit(net, loss_fn, tcfg, len(self.x), seed, os.path.join(self.out_dir, "logs", f"{name}.csv"), name,
+                   **kw)
+
+    def fit_prior(self) -> ToyNet:
+        """The network of the prior the conditional rows start from (the image tier's pretrained teacher UNet): an
+        MLP fitted to prior samples by the diffusion loss, once for all training seeds."""
+        torch.manual_seed(self.cfg["seed"])
+        net, loss = self.net(), DiffusionLoss(self.scheduler)
+        g = torch.Generator().manual_seed(self.cfg["seed"] + 1)
+        return self.fit(net, lambda idx, step: loss(net, self.x[idx], None, g), self.k["prior"], self.cfg["seed"],
+                        "prior").requires_grad_(False)
+
+    def backbone(self, init: str) -> ToyNet:
+        return copy.deepcopy(self.prior).requires_grad_(True) if init == "pretrained" else self.net()
+
+
+# Each row: (tier, the run's resolved methods entry, training seed, the trained network of the run it builds on)
+# -> (sampler (c, steps, noise) -> x, its network). One generator per row and seed (the image tier's STREAM + 100).
+def row_exact(tier, m, seed, base):
+    net = toy.ExactModel(tier.problem, tier.scheduler, conditional=True)
+    return _ddim_sampler(tier, net, "trailing"), None
+
+
+def row_ldm_sr(tier, m, seed, base):
+    torch.manual_seed(seed)
+    net = tier.backbone(m["init"]).with_condition()
+    loss, g = DiffusionLoss(tier.scheduler), torch.Generator().manual_seed(seed + 103)
+    p = m.get("condition_dropout", 0.0)
+    net = tier.fit(net, lambda idx, step: loss(net, tier.x[idx], drop_condition(tier.c[idx], p, g), g),
+                   tier.budget(m["train"]), seed, f"ldm_sr_{seed}").requires_grad_(False)
+    return _ddim_sampler(tier, net, tier.cfg["sampler"]["timestep_spacing"]), net
+
+
+def row_cdd(tier, m, seed, base):
+    torch.manual_seed(seed)
+    online = AdaptedToy(tier.backbone(m["init"]))
+    if m["regime"] == "adapter":  # Ours*: the backbone frozen
+        online.backbone.requires_grad_(False)
+    target = EMA(online, m["target_ema"])
+    loss = CDDLoss.from_config(m, tier.teacher, tier.scheduler, lambda x_hat, x, hr: (x_hat - x).pow(2).mean())
+    g = torch.Generator().manual_seed(seed + 104)
+    net = tier.fit(online, lambda idx, step: loss(online, target.model, tier.x[idx], tier.c[idx], tier.x[idx], g),
+                   tier.budget(m["train"]), seed, f"cdd_{seed}", after_step=lambda: target.update(online))
+
+    def sample(c, steps, noise):
+        times = schedule.few_step_timesteps(tier.scheduler.config.num_train_timesteps, m["distill_steps"],
+                                            steps).tolist()
+        return schedule.few_step_ddim(net, noise, c, tier.scheduler, times, m["consistency_space"])
+    return sample, net
+
+
+def row_cm(tier, m, seed, base):
+    teacher = base
+    online = copy.deepcopy(teacher).requires_grad_(True)
+    target = EMA(online, m["target_ema"])
+    loss = CMLoss(tier.scheduler, N=m["distill_steps"], distance=m["distance"], huber_c=m["huber_c"])
+    g = torch.Generator().manual_seed(seed + 105)
+    net = tier.fit(online, lambda idx, step: loss(online, target.model, teacher, tier.x[idx], tier.c[idx], g),
+                   tier.budget(m["train"]), seed, f"cm_{seed}", after_step=lambda: target.update(online))
+
+    def sample(c, steps, noise):
+        times = schedule.few_step_timesteps(tier.scheduler.config.num_train_timesteps, m["distill_steps"],
+                                            steps).tolist()
+        return multistep_consistency(lambda z, t: f(net, z, torch.full((len(z),), t), c, tier.scheduler), times,
+                                     noise, tier.scheduler)
+    return sample, net
+
+
+def row_gd(tier, m, seed, base):
+    (steps,) = m["steps"]
+    torch.manual_seed(seed)
+    teacher, student = tier.teacher, tier.backbone("pretrained")
+    g = torch.Generator().manual_seed(seed + 106)
+    for r in range(m["rounds"]):  # the first round halves the exact prior itself
+        student_steps = steps * 2 ** (m["rounds"] - 1 - r)
+        loss = ProgressiveDistillationLoss(tier.scheduler, student_steps=student_steps)
+        online = (student if r == 0 else copy.deepcopy(teacher)).requires_grad_(True)
+        teacher = tier.fit(online, lambda idx, k: loss(online, teacher, tier.x[idx], g), tier.budget(m["train"]),
+                           seed + r, f"gd_{seed}_round{r + 1}").requires_grad_(False)
+    online = teacher.with_condition().requires_grad_(True)
+    finetune = DiffusionLoss(tier.scheduler, timesteps=ddim_grid(tier.scheduler, steps)[:-1])
+    net = tier.fit(online, lambda idx, k: finetune(online, tier.x[idx], tier.c[idx], g), tier.budget(m["finetune"]),
+                   seed, f"gd_{seed}_finetune")
+    return _ddim_sampler(tier, net, "trailing"), net
+
+
+ROWS = {"exact": row_exact, "ldm_sr": row_ldm_sr, "cdd": row_cdd, "cm": row_cm, "gd": row_gd}
+
+
+def _ddim_sampler(tier, net, spacing: str):
+    from diffusers import DDIMScheduler
+
+    ddim = DDIMScheduler.from_config(tier.scheduler.config, clip_sample=False, set_alpha_to_one=True,
+                                     timestep_spacing=spacing)
+    return lambda c, steps, noise: schedule.solve(net, noise, c, ddim, steps)
+
+
+def runs(cfg: dict) -> dict[str, dict]:
+    """The tier's runs: the exact reference, then every run of the config whose method has a row here (variants
+    included), except those that need an image decoder (``NOT_ON_THIS_TIER``); each with its step counts."""
+    k = cfg["known_answer"]
+    out = {"exact": {"method": "exact", "config": {}, "steps": [*k["steps"], 200]}}
+    for name, r in config_mod.runs(cfg).items():
+        if r["method"] not in ROWS or any(r["changed"].get(key) in v for key, v in NOT_ON_THIS_TIER.items()):
+            continue
+        m = r["config"]
+        grid = m.get("distill_steps", cfg["teacher"]["schedule"]["num_train_timesteps"])
+        steps = m["steps"] if r["method"] == "gd" else [s for s in k["steps"] if s <= grid]
+        out[name] = {**r, "steps": steps + ([200] if r["method"] == "ldm_sr" else [])}
+    return out
+
+
+@torch.no_grad()
+def evaluate(tier: Tier, sampler, steps: int, sampling_seed: int) -> dict:
+    """The exact metrics of a sampler on the tier's test conditions (``toy.scores``): per condition."""
+    n, (conditions, d) = tier.k["samples_per_condition"], (len(tier.test_c), tier.problem.d)
+    c = tier.test_c.float().repeat_interleave(n, 0)
+    noise = torch.randn(len(c), d, generator=torch.Generator().manual_seed(sampling_seed))
+    x = torch.cat([sampler(c[i:i + 4096], steps, noise[i:i + 4096]) for i in range(0, len(c), 4096)])
+    return toy.scores(tier.problem, tier.test_c, x.view(conditions, n, d), tier.reference)
+
+
+def run(cfg: dict, scheduler, out_dir: str, train_seed: int | None) -> "pd.DataFrame":
+    """One job of the tier, one row per test condition (the claims' unit): every trained run at ``train_seed`` and
+    each of its step counts, or with ``train_seed`` None the exact rows (``floor``: fresh exact posterior samples
+    against the reference, a perfect sampler's values; ``exact``: the exact model sampled by DDIM)."""
+    import pandas as pd
+
+    tier, frames = Tier(cfg, scheduler, out_dir), []
+
+    def add(run, method, steps, metrics):
+        frame = pd.DataFrame({name: v.numpy() for name, v in metrics.items()})
+        frame.insert(0, "condition", range(len(frame)))
+        for col, value in (("train_seed", -1 if train_seed is None else train_seed), ("steps", steps),
+                           ("method", method), ("run", run)):
+            frame.insert(0, col, value)
+        frames.append(frame)
+
+    todo = runs(cfg)
+    if train_seed is None:
+        g = torch.Generator().manual_seed(cfg["seed"] + 3)
+        fresh = tier.problem.posterior(tier.test_c).sample(cfg["known_answer"]["samples_per_condition"], g)
+        add("floor", "exact", 0, toy.scores(tier.problem, tier.test_c, fresh, tier.reference))
+        todo = {"exact": todo["exact"]}
+    else:
+        todo.pop("exact")
+    built = {}  # runs that others build on first (a JSON config from a rule has its keys sorted)
+    for name, r in sorted(todo.items(), key=lambda item: methods.base(item[1]["method"]) is not None
+                          if item[1]["method"] in methods.METHODS else False):
+        base = built.get(methods.base(r["method"])) if r["method"] in methods.METHODS else None
+        sampler, built[name] = ROWS[r["method"]](tier, r["config"], train_seed or 0, base)
+        for steps in r["steps"]:
+            add(name, r["method"], steps, evaluate(tier, sampler, steps, cfg["seed"] if train_seed is None
+                                                   else train_seed))
+    return pd.concat(frames, ignore_index=True)
+
+
+def summary(per_condition: "pd.DataFrame") -> "pd.DataFrame":
+    """table.csv: each run and step count, metrics averaged over test conditions and training seeds."""
+    metrics = ["energy_distance", "mean_sq_error", "mode_coverage"]
+    per_seed = per_condition.groupby(["run", "method", "steps", "train_seed"], sort=False)[metrics].mean()
+    table = per_seed.groupby(["run", "method", "steps"], sort=False).agg(["mean", "std", "count"])
+    table.columns = [f"{m}_{stat}" if stat != "count" else "train_seeds" for m, stat in table.columns]
+    return table.loc[:, ~table.columns.duplicated()].reset_index()
