@@ -31,6 +31,8 @@ rule toy:
                part=["exact"] + [f"seed{s}" for s in config["known_answer"]["train_seeds"]]),
     output:
         table=f"{TOY}/table.csv",
+        claims=f"{TOY}/claims.csv",
+        claims_md=f"{TOY}/claims.md",
     params:
         cfg=cfg_json("seed"),
     conda:
@@ -40,4 +42,5 @@ rule toy:
     benchmark:
         f"{BENCH}/toy.tsv"
     shell:
-        "cddbench known-answer-table --config {params.cfg:q} --parts {input} --out {output.table} > {log} 2>&1"
+        "cddbench known-answer-table --config {params.cfg:q} --parts {input} --out {output.table}"
+        " --claims {output.claims} --claims-md {output.claims_md} > {log} 2>&1"

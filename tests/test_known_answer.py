@@ -12,8 +12,12 @@ from cddbench import models
 
 @pytest.fixture(scope="module")
 def cfg(repo):
+    from cddbench.config import merge
+
     with open(f"{repo}/config.yaml") as f:
         cfg = yaml.safe_load(f)
+    with open(f"{repo}/configs/peers.yaml") as f:
+        merge(cfg, yaml.safe_load(f))
     k = cfg["known_answer"]
     k.update(train_pairs=4000, test_conditions=200, samples_per_condition=16, train_seeds=[0])
     k["prior"] = {**k["prior"], "steps": 800}
@@ -31,7 +35,7 @@ def _mean_se(values: torch.Tensor) -> tuple[float, float]:
 
 
 def test_the_exact_sampler_at_200_steps_reaches_the_floor(tier):
-    sampler, _ = ka.row_exact(tier, {}, 0, None)
+    sampler, _ = ka.row_exact(tier, "exact", {}, 0, None)
     floor = ka.toy.scores(tier.problem, tier.test_c, tier.problem.posterior(tier.test_c).sample(
         16, torch.Generator().manual_seed(9)), tier.reference)["energy_distance"]
     at_200 = ka.evaluate(tier, sampler, 200, 0)["energy_distance"]
@@ -41,17 +45,27 @@ def test_the_exact_sampler_at_200_steps_reaches_the_floor(tier):
     assert one_step["energy_distance"].mean() > 1.0 and one_step["mode_coverage"].mean() < 0.7
 
 
-@pytest.mark.parametrize("row", ["ldm_sr", "cdd", "cm", "gd"])
+@pytest.mark.parametrize("row", ["ldm_sr", "cdd", "cm", "gd", "sid", "dmd2"])
 def test_training_moves_each_row_towards_the_posterior(tier, cfg, row):
-    """Each trained row beats its untrained start, which ignores the condition: the prior's network (its condition
-    columns at zero) sampled by the same sampler at the row's step count."""
+    """Each trained row beats its untrained start with the same sampler: for the rows that start from the prior's
+    network, that network (its condition columns at zero, so it ignores the condition); for the distilled peers,
+    their copy of the LDM-SR row they distil."""
     runs = ka.runs(cfg)
     base = None
-    if row == "cm":
-        _, base = ka.row_ldm_sr(tier, runs["ldm_sr"]["config"], 0, None)
-    sampler, _ = ka.ROWS[row](tier, runs[row]["config"], 0, base)
-    steps = 4
-    untrained = ka._ddim_sampler(tier, tier.prior.with_condition(), "trailing")
+    if ka.methods.base(row):
+        _, base = ka.row_ldm_sr(tier, "ldm_sr", runs["ldm_sr"]["config"], 0, None)
+    sampler, _ = ka.ROWS[row](tier, row, runs[row]["config"], 0, base)
+    steps = 1 if row == "sid" else 4
+    if row == "sid":
+        sid = ka.SiDLoss(tier.scheduler, alpha=runs[row]["config"]["alpha"], t_init=runs[row]["config"]["t_init"])
+        untrained = lambda c, steps, noise: sid.generate(base, noise, c)  # noqa: E731
+    elif row == "dmd2":
+        grid = ka.denoising_grid(4)
+        untrained = lambda c, steps, noise: ka.multistep_consistency(  # noqa: E731
+            lambda z, t: ka.schedule.predict(base, z, torch.full((len(z),), t), c, tier.scheduler)[0], grid[:steps],
+            noise, tier.scheduler)
+    else:
+        untrained = ka._ddim_sampler(tier, tier.prior.with_condition(), "trailing")
     trained_ed = ka.evaluate(tier, sampler, steps, 0)["energy_distance"]
     untrained_ed = ka.evaluate(tier, untrained, steps, 0)["energy_distance"]
     diff, se = _mean_se(untrained_ed - trained_ed)
@@ -63,14 +77,32 @@ def test_the_tier_is_deterministic_and_lists_its_runs(cfg, tmp_path):
     small["known_answer"].update(test_conditions=20, samples_per_condition=4, train_pairs=500)
     small["known_answer"]["prior"]["steps"] = 20
     small["known_answer"]["train"]["steps"] = 20
-    small["variants"] = {"cdd": {"regime": ["adapter"], "guidance.distance": ["lpips"]}}
+    small["variants"] = {"cdd": {"regime": ["adapter"], "guidance.distance": ["lpips"]},
+                         "dpm_solver": {"algorithm_type": ["dpmsolver++"]}}
+    for peer in ("sid", "sid_lsg", "dmd2", "lcm"):
+        small["methods"].pop(peer)
     sched = models.build_scheduler(cfg["teacher"]["schedule"])
     a = ka.run(small, sched, str(tmp_path / "a"), 0)
     b = ka.run(small, sched, str(tmp_path / "b"), 0)
     assert a.equals(b)
-    assert set(a["run"]) == {"ldm_sr", "cm", "gd", "cdd", "cdd-regime=adapter"}  # lpips guidance: no decoder here
+    assert set(a["run"]) == {"ldm_sr", "dpm_solver", "dpm_solver-algorithm_type=dpmsolver++", "cm", "gd", "cdd",
+                             "cdd-regime=adapter"}  # the lpips guidance variant needs a decoder: not here
     assert set(a.loc[a["run"] == "ldm_sr", "steps"]) == {1, 2, 4, 8, 200}
     exact = ka.run(small, sched, str(tmp_path / "e"), None)
     assert set(exact["run"]) == {"floor", "exact"} and (exact["train_seed"] == -1).all()
-    table = ka.summary(__import__("pandas").concat([a, exact]))
+    both = __import__("pandas").concat([a, exact])
+    table = ka.summary(both)
     assert len(table) == len(a.groupby(["run", "steps"])) + 6
+    assert set(ka.skipped(small)) == {"cdd-guidance.distance=lpips", "bicubic", "esrgan"}
+    # the claims' cells: conditions as the unit, each metric's leave-one-condition-out means
+    cells = ka.cells(both)
+    (rep,) = cells[("cdd", 4)]
+    values = a[(a["run"] == "cdd") & (a["steps"] == 4)]["energy_distance"].to_numpy()
+    assert rep.values["energy_distance"] == pytest.approx(values.mean()) and rep.trained
+    assert rep.loo["energy_distance"][3] == pytest.approx((values.sum() - values[3]) / (len(values) - 1))
+    assert not cells[("exact", 4)][0].trained
+    from cddbench import claims
+
+    verdicts, comparisons = claims.evaluate(cells)
+    saturation = comparisons[comparisons["comparison"].astype(str).str.contains("saturation")]
+    assert len(saturation) and (saturation["verdict"] == "not tested").all()

@@ -147,19 +147,25 @@ def known_answer(args, cfg):
     seed = None if args.train_seed == "exact" else int(args.train_seed)
     frame = tier.run(cfg, models.build_scheduler(cfg["teacher"]["schedule"]), os.path.dirname(args.out), seed)
     frame.to_csv(args.out, index=False)
-    return {"rows": len(frame), "runs": sorted(set(frame["run"]))}
+    return {"rows": len(frame), "runs": sorted(set(frame["run"])), "not_run": tier.skipped(cfg)}
 
 
-@command("known-answer-table", "out", options=[(("--parts",), {"nargs": "+", "required": True})])
+@command("known-answer-table", "out", "claims", "claims-md", options=[(("--parts",), {"nargs": "+", "required": True})])
 def known_answer_table(args, cfg):
-    """The known-answer tier's table (rule toy): cddbench.known_answer.summary."""
+    """The known-answer tier's table and claims (rule toy): cddbench.known_answer.summary, cddbench.claims."""
     import pandas as pd
 
-    from cddbench.known_answer import summary
+    from cddbench import claims
+    from cddbench import known_answer as tier
 
-    table = summary(pd.concat([pd.read_csv(p) for p in args.parts], ignore_index=True))
+    per_condition = pd.concat([pd.read_csv(p) for p in args.parts], ignore_index=True)
+    table = tier.summary(per_condition)
     table.to_csv(args.out, index=False)
-    return {"rows": len(table)}
+    verdicts, comparisons = claims.evaluate(tier.cells(per_condition))
+    verdicts.to_csv(args.claims, index=False)
+    with open(args.claims_md, "w") as f:
+        f.write(tier.claims_markdown(verdicts, comparisons, per_condition))
+    return {"rows": len(table), "verdicts": dict(zip(verdicts["claim"], verdicts["verdict"]))}
 
 
 @command("encode-train", "train-pairs", "vae", "out")

@@ -8,12 +8,16 @@ of the prior: an MLP fitted to prior samples by the diffusion loss (``init: pret
 free), budgets are the config's ``known_answer`` section. Rows:
   exact        the exact conditional model, DDIM at each step count (and 200: it must reach the floor)
   ldm_sr       the prior MLP fine-tuned with its condition concatenated (zero-initialised input columns)
+  dpm_solver   this seed's ldm_sr row sampled by DPM-Solver / DPM-Solver++ (the variant)
   cdd          CDDLoss on AdaptedToy (Ours; ``regime: adapter`` is Ours*), the exact prior as the teacher
   cm           CMLoss distilling this seed's ldm_sr row
   gd           ProgressiveDistillationLoss halving the exact prior, then the conditional fine-tune
-Not here yet: SiD, SiD-LSG, DMD2 and LCM (their training loops own an inner optimiser step inside the image module's
-``train``; they join once those loops take the networks as callables), and CDD's ``guidance.distance: l2_pixel |
-lpips`` (they need the image decoder: there is no pixel space apart from x here).
+  sid, sid_lsg SiD's training step (methods.sid.training_step) on copies of this seed's ldm_sr row (SiD-LSG: of the
+               condition-dropout variant), one step
+  dmd2         DMD2's training step (methods.dmd2.training_step), its GAN head on the fake MLP's last hidden layer
+The peers (sid, sid_lsg, dmd2) run when the config has them (``--configfile configs/peers.yaml``), as on images.
+Not here: LCM (its student takes the guidance scale through an embedding the MLP does not have yet), and CDD's
+``guidance.distance: l2_pixel | lpips`` (they need the image decoder: there is no pixel space apart from x here).
 """
 from __future__ import annotations
 
@@ -27,9 +31,13 @@ from cddbench import config as config_mod
 from cddbench import methods, schedule, toy
 from cddbench.methods.cdd import CDDLoss
 from cddbench.methods.cm import CMLoss, f
-from cddbench.methods.common import DiffusionLoss, drop_condition, multistep_consistency
+from cddbench.methods.common import DiffusionLoss, drop_condition, guided, multistep_consistency
+from cddbench.methods.dmd2 import DMD2Loss, denoising_grid
+from cddbench.methods.dmd2 import training_step as dmd2_training_step
 from cddbench.methods.gd import ProgressiveDistillationLoss, ddim_grid
-from cddbench.train import EMA, fit
+from cddbench.methods.sid import LSG_CONDITION_DROPOUT, SiDLoss
+from cddbench.methods.sid import training_step as sid_training_step
+from cddbench.train import EMA, fit, optimizer
 
 NOT_ON_THIS_TIER = {"guidance.distance": ("l2_pixel", "lpips")}  # variants that need an image decoder
 
@@ -118,10 +126,13 @@ class Tier:
         return ToyNet(self.problem.d, self.problem.cond_dim, n["hidden"], n["layers"])
 
     def budget(self, tcfg: dict) -> dict:
-        """A ``train`` section of the image config at this tier's scale: its steps times known_answer.train.steps /
-        LDM-SR's steps (the rows keep the image tier's budget ratios), this tier's batch size, learning rate and EMA."""
-        steps = round(tcfg["steps"] * self.k["train"]["steps"] / self.cfg["methods"]["ldm_sr"]["train"]["steps"])
-        return {**self.k["train"], "steps": max(1, steps), "ema_decay": tcfg["ema_decay"]}
+        """A ``train`` section of the image config at this tier's scale: its steps and learning rate times
+        known_answer.train's over LDM-SR's (the rows keep the image tier's ratios), this tier's batch size, and the
+        section's own EMA and optimiser settings (SiD's Adam betas, DMD2's clipping)."""
+        ldm = self.cfg["methods"]["ldm_sr"]["train"]
+        steps = round(tcfg["steps"] * self.k["train"]["steps"] / ldm["steps"])
+        own = {key: tcfg[key] for key in ("ema_decay", "betas", "weight_decay", "grad_clip") if key in tcfg}
+        return {**self.k["train"], "steps": max(1, steps), "lr": tcfg["lr"] * self.k["train"]["lr"] / ldm["lr"], **own}
 
     def fit(self, net, loss_fn, tcfg, seed, name, **kw):
         return fit(net, loss_fn, tcfg, len(self.x), seed, os.path.join(self.out_dir, "logs", f"{name}.csv"), name,
@@ -140,24 +151,35 @@ class Tier:
         return copy.deepcopy(self.prior).requires_grad_(True) if init == "pretrained" else self.net()
 
 
-# Each row: (tier, the run's resolved methods entry, training seed, the trained network of the run it builds on)
+# Each row: (tier, run name, its resolved methods entry, training seed, the trained network of the run it builds on)
 # -> (sampler (c, steps, noise) -> x, its network). One generator per row and seed (the image tier's STREAM + 100).
-def row_exact(tier, m, seed, base):
+def row_exact(tier, run, m, seed, base):
     net = toy.ExactModel(tier.problem, tier.scheduler, conditional=True)
     return _ddim_sampler(tier, net, "trailing"), None
 
 
-def row_ldm_sr(tier, m, seed, base):
+def row_ldm_sr(tier, run, m, seed, base):
     torch.manual_seed(seed)
     net = tier.backbone(m["init"]).with_condition()
     loss, g = DiffusionLoss(tier.scheduler), torch.Generator().manual_seed(seed + 103)
     p = m.get("condition_dropout", 0.0)
     net = tier.fit(net, lambda idx, step: loss(net, tier.x[idx], drop_condition(tier.c[idx], p, g), g),
-                   tier.budget(m["train"]), seed, f"ldm_sr_{seed}").requires_grad_(False)
+                   tier.budget(m["train"]), seed, f"{run}_{seed}").requires_grad_(False)
     return _ddim_sampler(tier, net, tier.cfg["sampler"]["timestep_spacing"]), net
 
 
-def row_cdd(tier, m, seed, base):
+def row_dpm_solver(tier, run, m, seed, base):
+    """This seed's ldm_sr row sampled with diffusers' DPM-Solver(++) (no training; as methods.dpm_solver)."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    solver = DPMSolverMultistepScheduler.from_config(
+        tier.scheduler.config, algorithm_type=m["algorithm_type"], solver_order=m["solver_order"],
+        timestep_spacing=tier.cfg["sampler"]["timestep_spacing"],
+        final_sigmas_type="sigma_min" if m["algorithm_type"] == "dpmsolver" else "zero")
+    return (lambda c, steps, noise: schedule.solve(base, noise, c, solver, steps)), None
+
+
+def row_cdd(tier, run, m, seed, base):
     torch.manual_seed(seed)
     online = AdaptedToy(tier.backbone(m["init"]))
     if m["regime"] == "adapter":  # Ours*: the backbone frozen
@@ -166,7 +188,7 @@ def row_cdd(tier, m, seed, base):
     loss = CDDLoss.from_config(m, tier.teacher, tier.scheduler, lambda x_hat, x, hr: (x_hat - x).pow(2).mean())
     g = torch.Generator().manual_seed(seed + 104)
     net = tier.fit(online, lambda idx, step: loss(online, target.model, tier.x[idx], tier.c[idx], tier.x[idx], g),
-                   tier.budget(m["train"]), seed, f"cdd_{seed}", after_step=lambda: target.update(online))
+                   tier.budget(m["train"]), seed, f"{run}_{seed}", after_step=lambda: target.update(online))
 
     def sample(c, steps, noise):
         times = schedule.few_step_timesteps(tier.scheduler.config.num_train_timesteps, m["distill_steps"],
@@ -175,14 +197,14 @@ def row_cdd(tier, m, seed, base):
     return sample, net
 
 
-def row_cm(tier, m, seed, base):
+def row_cm(tier, run, m, seed, base):
     teacher = base
     online = copy.deepcopy(teacher).requires_grad_(True)
     target = EMA(online, m["target_ema"])
     loss = CMLoss(tier.scheduler, N=m["distill_steps"], distance=m["distance"], huber_c=m["huber_c"])
     g = torch.Generator().manual_seed(seed + 105)
     net = tier.fit(online, lambda idx, step: loss(online, target.model, teacher, tier.x[idx], tier.c[idx], g),
-                   tier.budget(m["train"]), seed, f"cm_{seed}", after_step=lambda: target.update(online))
+                   tier.budget(m["train"]), seed, f"{run}_{seed}", after_step=lambda: target.update(online))
 
     def sample(c, steps, noise):
         times = schedule.few_step_timesteps(tier.scheduler.config.num_train_timesteps, m["distill_steps"],
@@ -192,7 +214,7 @@ def row_cm(tier, m, seed, base):
     return sample, net
 
 
-def row_gd(tier, m, seed, base):
+def row_gd(tier, run, m, seed, base):
     (steps,) = m["steps"]
     torch.manual_seed(seed)
     teacher, student = tier.teacher, tier.backbone("pretrained")
@@ -202,15 +224,61 @@ def row_gd(tier, m, seed, base):
         loss = ProgressiveDistillationLoss(tier.scheduler, student_steps=student_steps)
         online = (student if r == 0 else copy.deepcopy(teacher)).requires_grad_(True)
         teacher = tier.fit(online, lambda idx, k: loss(online, teacher, tier.x[idx], g), tier.budget(m["train"]),
-                           seed + r, f"gd_{seed}_round{r + 1}").requires_grad_(False)
+                           seed + r, f"{run}_{seed}_round{r + 1}").requires_grad_(False)
     online = teacher.with_condition().requires_grad_(True)
     finetune = DiffusionLoss(tier.scheduler, timesteps=ddim_grid(tier.scheduler, steps)[:-1])
     net = tier.fit(online, lambda idx, k: finetune(online, tier.x[idx], tier.c[idx], g), tier.budget(m["finetune"]),
-                   seed, f"gd_{seed}_finetune")
+                   seed, f"{run}_{seed}_finetune")
     return _ddim_sampler(tier, net, "trailing"), net
 
 
-ROWS = {"exact": row_exact, "ldm_sr": row_ldm_sr, "cdd": row_cdd, "cm": row_cm, "gd": row_gd}
+def row_sid(tier, run, m, seed, base):
+    """SiD, and SiD-LSG with ``kappa`` != 1 (guided teacher and fake network, the fake's conditions dropped)."""
+    kappa = m.get("kappa", 1.0)
+    gen, fake = (copy.deepcopy(base).requires_grad_(True) for _ in range(2))
+    tcfg = tier.budget(m["train"])
+    fake_opt = optimizer(list(fake.parameters()), tcfg)
+    loss = SiDLoss(tier.scheduler, alpha=m["alpha"], t_init=m["t_init"])
+    g = torch.Generator().manual_seed(seed + (109 if kappa != 1 else 107))
+    p_null = LSG_CONDITION_DROPOUT if kappa != 1 else 0.0
+    step = sid_training_step(loss, gen, fake, guided(fake, kappa), fake_opt, guided(base, kappa),
+                             lambda idx: tier.c[idx], (tier.problem.d,), p_null, g)
+    net = tier.fit(gen, step, tcfg, seed, f"{run}_{seed}")
+    return (lambda c, steps, noise: loss.generate(net, noise, c)), net
+
+
+class ToyHead(nn.Module):
+    """DMD2's classifier head on the fake network's last hidden layer (the image tier's sits on the UNet's
+    mid-block)."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
+
+    def forward(self, h):
+        return self.net(h)[:, 0]
+
+
+def row_dmd2(tier, run, m, seed, base):
+    gen, fake = (copy.deepcopy(base).requires_grad_(True) for _ in range(2))
+    head = ToyHead(fake.out.in_features)
+    tcfg = tier.budget(m["train"])
+    critic_opt = optimizer([*fake.parameters(), *head.parameters()], tcfg)
+    loss = DMD2Loss(tier.scheduler, grid=denoising_grid(m["denoising_steps"],
+                                                        tier.scheduler.config.num_train_timesteps),
+                    gan_weight_critic=m["gan_weight_critic"], gan_weight_generator=m["gan_weight_generator"])
+    g = torch.Generator().manual_seed(seed + 108)
+    step = dmd2_training_step(loss, gen, fake, head, fake, lambda z, t, c: head(fake.features(z, t, c)), base,
+                              critic_opt, tcfg.get("grad_clip", 1.0), m["critic_steps"], tier.c, tier.x, g)
+    net = tier.fit(gen, step, tcfg, seed, f"{run}_{seed}")
+
+    def sample(c, steps, noise):
+        return multistep_consistency(lambda z, t: loss.x_hat(net, z, t, c), loss.grid[:steps], noise, tier.scheduler)
+    return sample, net
+
+
+ROWS = {"exact": row_exact, "ldm_sr": row_ldm_sr, "dpm_solver": row_dpm_solver, "cdd": row_cdd, "cm": row_cm, "gd": row_gd, "sid": row_sid,
+        "sid_lsg": row_sid, "dmd2": row_dmd2}
 
 
 def _ddim_sampler(tier, net, spacing: str):
@@ -221,17 +289,28 @@ def _ddim_sampler(tier, net, spacing: str):
     return lambda c, steps, noise: schedule.solve(net, noise, c, ddim, steps)
 
 
+def skipped(cfg: dict) -> dict[str, str]:
+    """The config's runs this tier does not run, and why (the tier's log and claims name them)."""
+    out = {}
+    for name, r in config_mod.runs(cfg).items():
+        if r["method"] not in ROWS:
+            out[name] = f"no row for method {r['method']!r} on this tier (module docstring)"
+        elif any(r["changed"].get(key) in v for key, v in NOT_ON_THIS_TIER.items()):
+            out[name] = "needs the image decoder (a pixel-space guidance distance)"
+    return out
+
+
 def runs(cfg: dict) -> dict[str, dict]:
     """The tier's runs: the exact reference, then every run of the config whose method has a row here (variants
     included), except those that need an image decoder (``NOT_ON_THIS_TIER``); each with its step counts."""
     k = cfg["known_answer"]
     out = {"exact": {"method": "exact", "config": {}, "steps": [*k["steps"], 200]}}
     for name, r in config_mod.runs(cfg).items():
-        if r["method"] not in ROWS or any(r["changed"].get(key) in v for key, v in NOT_ON_THIS_TIER.items()):
+        if name in skipped(cfg):
             continue
         m = r["config"]
-        grid = m.get("distill_steps", cfg["teacher"]["schedule"]["num_train_timesteps"])
-        steps = m["steps"] if r["method"] == "gd" else [s for s in k["steps"] if s <= grid]
+        grid = m.get("distill_steps", m.get("denoising_steps", cfg["teacher"]["schedule"]["num_train_timesteps"]))
+        steps = m["steps"] if r["method"] in ("gd", "sid", "sid_lsg") else [s for s in k["steps"] if s <= grid]
         out[name] = {**r, "steps": steps + ([200] if r["method"] == "ldm_sr" else [])}
     return out
 
@@ -274,7 +353,7 @@ def run(cfg: dict, scheduler, out_dir: str, train_seed: int | None) -> "pd.DataF
     for name, r in sorted(todo.items(), key=lambda item: methods.base(item[1]["method"]) is not None
                           if item[1]["method"] in methods.METHODS else False):
         base = built.get(methods.base(r["method"])) if r["method"] in methods.METHODS else None
-        sampler, built[name] = ROWS[r["method"]](tier, r["config"], train_seed or 0, base)
+        sampler, built[name] = ROWS[r["method"]](tier, name, r["config"], train_seed or 0, base)
         for steps in r["steps"]:
             add(name, r["method"], steps, evaluate(tier, sampler, steps, cfg["seed"] if train_seed is None
                                                    else train_seed))
@@ -288,3 +367,34 @@ def summary(per_condition: "pd.DataFrame") -> "pd.DataFrame":
     table = per_seed.groupby(["run", "method", "steps"], sort=False).agg(["mean", "std", "count"])
     table.columns = [f"{m}_{stat}" if stat != "count" else "train_seeds" for m, stat in table.columns]
     return table.loc[:, ~table.columns.duplicated()].reset_index()
+
+
+METRICS = ("energy_distance", "mean_sq_error", "mode_coverage")
+
+
+def cells(per_condition: "pd.DataFrame") -> dict:
+    """The claims' cells (``cddbench.paired``) with test *conditions* as the unit: per (run, steps) and training
+    seed, each metric's mean over conditions and its leave-one-condition-out values."""
+    from cddbench.paired import Replicate
+
+    out = {}
+    for (run, steps, seed), frame in per_condition.groupby(["run", "steps", "train_seed"], sort=False):
+        values = {m: float(frame[m].mean()) for m in METRICS}
+        n = len(frame)
+        loo = {m: (frame[m].sum() - frame[m].to_numpy()) / (n - 1) for m in METRICS}
+        out.setdefault((run, int(steps)), []).append(
+            Replicate(0, values, loo, train_seed=max(int(seed), 0), trained=int(seed) >= 0))
+    return out
+
+
+def claims_markdown(claims: "pd.DataFrame", comparisons: "pd.DataFrame", per_condition: "pd.DataFrame") -> str:
+    from cddbench.claims import to_markdown
+
+    k = per_condition[per_condition["train_seed"] >= 0]
+    head = (f"# The paper's claims on the known-answer tier\n\nThe image tier's rule and comparisons "
+            f"(`cddbench.claims`) on `cddbench.known_answer`'s records: {per_condition['condition'].nunique()} "
+            f"independent test conditions are the unit (read *photograph* below as *test condition*), "
+            f"{k['train_seed'].nunique()} training seeds. In FD's place the energy distance to exact posterior "
+            "samples, in LPIPS's the squared error of the sample mean against the exact posterior mean; image "
+            "metrics (saturation, sharpness) and runs that need an image decoder are *not tested* here.\n\n")
+    return head + to_markdown(claims, comparisons)

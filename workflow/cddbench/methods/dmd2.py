@@ -166,6 +166,37 @@ class DMD2Loss:
         return terms
 
 
+def training_step(loss: DMD2Loss, gen_net, fake, head, fake_net, disc, teacher_net, critic_opt, clip: float | None,
+                  critic_steps: int, cond: torch.Tensor, x0: torch.Tensor, g: torch.Generator):
+    """One DMD2 step as ``train.fit``'s loss function ``(idx, step) -> terms`` over the generator: ``critic_steps``
+    critic updates (the fake network ``fake`` and the GAN ``head``, on fresh generator samples and a fresh batch of
+    real ``x0``), then the generator's loss on the batch's conditions. Networks are callables ``(z, t, cond)``;
+    ``cond`` / ``x0`` the whole training set's conditions and clean samples; both tiers run it."""
+    critic = [*fake.parameters(), *head.parameters()]
+
+    def loss_fn(idx, step):
+        n = len(idx)
+        # 1. r critic updates, each on fresh generator samples and a fresh batch of clean samples (the GAN's real data)
+        for _ in range(critic_steps):
+            c = cond[torch.randint(len(cond), (n,), generator=g).to(cond.device)]
+            with torch.no_grad():
+                x_g = loss.samples(gen_net, torch.randn((n, *x0.shape[1:]), generator=g).to(c.device), c, g)
+            real = torch.randint(len(x0), (n,), generator=g).to(x0.device)
+            critic_terms = loss.critic_loss(fake_net, disc, x_g, x0[real], c, cond[real], g)
+            critic_opt.zero_grad(set_to_none=True)
+            critic_terms["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(critic, clip if clip is not None else float("inf"))
+            critic_opt.step()
+        # 2. one generator update (psi and the head frozen: gradients reach G through its samples only)
+        fake.requires_grad_(False), head.requires_grad_(False)
+        c = cond[idx]
+        x_g = loss.samples(gen_net, torch.randn((n, *x0.shape[1:]), generator=g).to(c.device), c, g)
+        terms = loss.generator_loss(teacher_net, fake_net, disc, x_g, c, g)
+        fake.requires_grad_(True), head.requires_grad_(True)
+        return {**terms, "fake": critic_terms["fake"], "disc": critic_terms["disc"]}
+    return loss_fn
+
+
 def discriminator(fake, head):
     return lambda z, t, cond: head(mid_block_features(fake, z, t, cond))
 
@@ -183,35 +214,13 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
     gen = copy.deepcopy(teacher).requires_grad_(True)
     fake = copy.deepcopy(teacher).requires_grad_(True)
     head = Discriminator(fake.config.block_out_channels[-1], fake.config.norm_num_groups).to(ctx.device)
-    critic = [*fake.parameters(), *head.parameters()]
-    critic_opt = optimizer(critic, m["train"])
+    critic_opt = optimizer([*fake.parameters(), *head.parameters()], m["train"])
     clip = m["train"].get("grad_clip", 1.0)
     loss = _loss(m, ts.scheduler)
     g = stream(seed, STREAM)
     gen_net, fake_net, disc = concat_net(gen), concat_net(fake), discriminator(fake, head)
-
-    def loss_fn(idx, step):
-        n = len(idx)
-        # 1. r critic updates, each on fresh generator samples and a fresh batch of HR latents (the GAN's real data)
-        for _ in range(m["critic_steps"]):
-            cond = ts.cond[torch.randint(len(ts.cond), (n,), generator=g).to(ts.cond.device)]
-            with torch.no_grad():
-                x_g = loss.samples(gen_net, torch.randn((n, *ts.x0.shape[1:]), generator=g).to(cond.device), cond, g)
-            real = torch.randint(len(ts.x0), (n,), generator=g).to(ts.x0.device)
-            critic_terms = loss.critic_loss(fake_net, disc, x_g, ts.x0[real], cond, ts.cond[real], g)
-            critic_opt.zero_grad(set_to_none=True)
-            critic_terms["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(critic, clip if clip is not None else float("inf"))
-            critic_opt.step()
-        # 2. one generator update (psi and the head frozen: gradients reach G through its samples only)
-        fake.requires_grad_(False), head.requires_grad_(False)
-        cond = ts.cond[idx]
-        x_g = loss.samples(gen_net, torch.randn((n, *ts.x0.shape[1:]), generator=g).to(cond.device), cond, g)
-        terms = loss.generator_loss(teacher_net, fake_net, disc, x_g, cond, g)
-        fake.requires_grad_(True), head.requires_grad_(True)
-        return {**terms, "fake": critic_terms["fake"], "disc": critic_terms["disc"]}
-
-    teacher_net = concat_net(teacher)
+    loss_fn = training_step(loss, gen_net, fake, head, fake_net, disc, concat_net(teacher), critic_opt, clip,
+                            m["critic_steps"], ts.cond, ts.x0, g)
     unet = fit(gen, loss_fn, m["train"], len(ts.cond), seed, log_csv, ctx.run, precision=ctx.cfg["precision"],
                checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, fake=fake, head=head,
                                         critic_opt=critic_opt, g=g))

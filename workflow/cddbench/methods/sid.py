@@ -76,6 +76,36 @@ class SiDLoss:
         return per_image.mean()
 
 
+def training_step(loss: SiDLoss, gen_net, fake, fake_net, fake_opt, teacher_net, cond_of, shape, p_null: float,
+                  g: torch.Generator):
+    """One SiD iteration as ``train.fit``'s loss function ``(idx, step) -> terms`` over the generator: the fake score
+    network's own optimiser step on the generator's samples (steps 1-3), then the generator's loss (4-7). ``gen_net``,
+    ``fake_net``, ``teacher_net`` are callables ``(z, t, cond)`` (``fake_net`` guided for SiD-LSG), ``fake`` the fake
+    network's module, ``cond_of(idx)`` the batch's conditions, ``shape`` one sample's; both tiers run it."""
+
+    def loss_fn(idx, step):
+        cond = cond_of(idx)
+        z = torch.randn((len(idx), *shape), generator=g).to(cond.device)  # the shape only: data-free
+        # 1-3. the fake score network's step on G's samples (G without gradient), inside G's loss function so that
+        #      one training loop (batches, logging, checkpoints) serves both networks
+        with torch.no_grad():
+            x_g = loss.generate(gen_net, z, cond)
+        fake_term = loss.fake_loss(fake_net, x_g, drop_condition(cond, p_null, g), g)
+        fake_opt.zero_grad(set_to_none=True)
+        fake_term.backward()
+        for p in fake.parameters():  # the official code steps psi through nan_to_num
+            if p.grad is not None:
+                torch.nan_to_num_(p.grad)
+        fake_opt.step()
+        # 4-7. G's step: fresh noise, psi and phi frozen (gradients reach G through z_t only)
+        fake.requires_grad_(False)
+        z = torch.randn((len(idx), *shape), generator=g).to(cond.device)
+        term = loss.generator_loss(teacher_net, fake_net, loss.generate(gen_net, z, cond), cond, g)
+        fake.requires_grad_(True)
+        return {"loss": term, "fake": fake_term.detach()}
+    return loss_fn
+
+
 LSG_CONDITION_DROPOUT = 0.1  # SiD-LSG drops the fake network's conditions at this rate when guiding (kappa != 1)
 
 
@@ -95,28 +125,8 @@ def train(ctx, out_dir: str, log_csv: str, stream_offset: int = STREAM) -> dict:
     loss = SiDLoss(ts.scheduler, alpha=m["alpha"], t_init=m["t_init"])
     g = stream(seed, stream_offset)
     teacher_net, fake_net = guided(concat_net(teacher), kappa), guided(concat_net(fake), kappa)
-
-    def loss_fn(idx, step):
-        cond = ts.cond[idx]
-        z = torch.randn((len(idx), *ts.x0.shape[1:]), generator=g).to(cond.device)  # the shape only: data-free
-        # 1-3. the fake score network's step on G's samples (G without gradient), inside G's loss function so that
-        #      one training loop (batches, logging, checkpoints) serves both networks
-        with torch.no_grad():
-            x_g = loss.generate(concat_net(gen), z, cond)
-        fake_term = loss.fake_loss(fake_net, x_g, drop_condition(cond, p_null, g), g)
-        fake_opt.zero_grad(set_to_none=True)
-        fake_term.backward()
-        for p in fake.parameters():  # the official code steps psi through nan_to_num
-            if p.grad is not None:
-                torch.nan_to_num_(p.grad)
-        fake_opt.step()
-        # 4-7. G's step: fresh noise, psi and phi frozen (gradients reach G through z_t only)
-        fake.requires_grad_(False)
-        z = torch.randn((len(idx), *ts.x0.shape[1:]), generator=g).to(cond.device)
-        term = loss.generator_loss(teacher_net, fake_net, loss.generate(concat_net(gen), z, cond), cond, g)
-        fake.requires_grad_(True)
-        return {"loss": term, "fake": fake_term.detach()}
-
+    loss_fn = training_step(loss, concat_net(gen), fake, fake_net, fake_opt, teacher_net, lambda idx: ts.cond[idx],
+                            ts.x0.shape[1:], p_null, g)
     unet = fit(gen, loss_fn, m["train"], len(ts.cond), seed, log_csv, ctx.run, precision=ctx.cfg["precision"],
                checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, fake=fake, fake_opt=fake_opt, g=g))
     base_images = save_student(unet, ts.scheduler, out_dir, ctx)
