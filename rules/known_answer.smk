@@ -1,11 +1,13 @@
 # The known-answer tier (`snakemake --cores all toy`): the methods' losses and samplers on a problem whose teacher
 # and answer are exact (cddbench.toy, cddbench.known_answer); one job per training seed, one for the exact rows.
 TOY = f"{RESULTS}/toy"
+TOY_PARTS = ["exact"] + [f"seed{s}" for s in config["known_answer"]["train_seeds"]]
 
 
 rule toy_part:
     output:
-        f"{TOY}/parts/{{part}}.csv.gz",
+        csv=f"{TOY}/parts/{{part}}.csv.gz",
+        samples=f"{TOY}/parts/{{part}}.samples.npz",
     wildcard_constraints:
         part=r"exact|seed\d+",
     params:
@@ -22,19 +24,21 @@ rule toy_part:
         f"{BENCH}/toy_{{part}}.tsv"
     shell:
         "cddbench known-answer --config {params.cfg:q} --threads {threads} --train-seed {params.seed}"
-        " --out {output} > {log} 2>&1"
+        " --out {output.csv} > {log} 2>&1"
 
 
 rule toy:
-    input:
-        expand(f"{TOY}/parts/{{part}}.csv.gz",
-               part=["exact"] + [f"seed{s}" for s in config["known_answer"]["train_seeds"]]),
+    input:  # the exact rows' part first, then the training seeds' (the samples figure reads the first two)
+        parts=expand(f"{TOY}/parts/{{part}}.csv.gz", part=TOY_PARTS),
+        samples=expand(f"{TOY}/parts/{{part}}.samples.npz", part=TOY_PARTS),
     output:
         table=f"{TOY}/table.csv",
         claims=f"{TOY}/claims.csv",
         claims_md=f"{TOY}/claims.md",
+        steps_png=f"{TOY}/metrics_vs_steps.png",
+        samples_png=f"{TOY}/samples.png",
     params:
-        cfg=cfg_json("seed"),
+        cfg=cfg_json("seed", "known_answer"),
     conda:
         CONDA_ENV
     log:
@@ -42,5 +46,6 @@ rule toy:
     benchmark:
         f"{BENCH}/toy.tsv"
     shell:
-        "cddbench known-answer-table --config {params.cfg:q} --parts {input} --out {output.table}"
-        " --claims {output.claims} --claims-md {output.claims_md} > {log} 2>&1"
+        "cddbench known-answer-table --config {params.cfg:q} --parts {input.parts} --out {output.table}"
+        " --claims {output.claims} --claims-md {output.claims_md} --steps-figure {output.steps_png}"
+        " --samples-figure {output.samples_png} > {log} 2>&1"

@@ -82,13 +82,15 @@ def test_the_tier_is_deterministic_and_lists_its_runs(cfg, tmp_path):
     for peer in ("sid", "sid_lsg", "dmd2", "lcm"):
         small["methods"].pop(peer)
     sched = models.build_scheduler(cfg["teacher"]["schedule"])
-    a = ka.run(small, sched, str(tmp_path / "a"), 0)
-    b = ka.run(small, sched, str(tmp_path / "b"), 0)
+    a, samples = ka.run(small, sched, str(tmp_path / "a"), 0)
+    b, _ = ka.run(small, sched, str(tmp_path / "b"), 0)
     assert a.equals(b)
+    assert samples["cdd"].shape == (ka.FIGURE_CONDITIONS, 4, 16) and samples.keys() == set(a["run"])
     assert set(a["run"]) == {"ldm_sr", "dpm_solver", "dpm_solver-algorithm_type=dpmsolver++", "cm", "gd", "cdd",
                              "cdd-regime=adapter"}  # the lpips guidance variant needs a decoder: not here
     assert set(a.loc[a["run"] == "ldm_sr", "steps"]) == {1, 2, 4, 8, 200}
-    exact = ka.run(small, sched, str(tmp_path / "e"), None)
+    exact, exact_samples = ka.run(small, sched, str(tmp_path / "e"), None)
+    assert set(exact_samples) == {"posterior", "exact"}
     assert set(exact["run"]) == {"floor", "exact"} and (exact["train_seed"] == -1).all()
     both = __import__("pandas").concat([a, exact])
     table = ka.summary(both)
@@ -106,3 +108,10 @@ def test_the_tier_is_deterministic_and_lists_its_runs(cfg, tmp_path):
     verdicts, comparisons = claims.evaluate(cells)
     saturation = comparisons[comparisons["comparison"].astype(str).str.contains("saturation")]
     assert len(saturation) and (saturation["verdict"] == "not tested").all()
+    # the figures draw from these records; the figure's conditions are the tier's
+    problem, conditions = ka.test_conditions(small)
+    assert torch.equal(conditions, ka.Tier(small, sched, str(tmp_path / "t")).test_c)
+    ka.steps_figure(table, str(tmp_path / "steps.png"))
+    ka.samples_figure(problem, conditions[:ka.FIGURE_CONDITIONS], {**exact_samples, **samples},
+                      str(tmp_path / "samples.png"))
+    assert (tmp_path / "steps.png").stat().st_size > 10_000 and (tmp_path / "samples.png").stat().st_size > 10_000

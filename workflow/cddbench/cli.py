@@ -144,15 +144,22 @@ def known_answer(args, cfg):
     from cddbench import known_answer as tier
     from cddbench import models
 
+    import numpy as np
+
     seed = None if args.train_seed == "exact" else int(args.train_seed)
-    frame = tier.run(cfg, models.build_scheduler(cfg["teacher"]["schedule"]), os.path.dirname(args.out), seed)
+    frame, samples = tier.run(cfg, models.build_scheduler(cfg["teacher"]["schedule"]), os.path.dirname(args.out),
+                              seed)
     frame.to_csv(args.out, index=False)
+    np.savez_compressed(args.out.removesuffix(".csv.gz") + ".samples.npz", **samples)
     return {"rows": len(frame), "runs": sorted(set(frame["run"])), "not_run": tier.skipped(cfg)}
 
 
-@command("known-answer-table", "out", "claims", "claims-md", options=[(("--parts",), {"nargs": "+", "required": True})])
+@command("known-answer-table", "out", "claims", "claims-md", "steps-figure", "samples-figure",
+         options=[(("--parts",), {"nargs": "+", "required": True,
+                                  "help": "the parts' .csv.gz: the exact rows' first, then the training seeds'"})])
 def known_answer_table(args, cfg):
-    """The known-answer tier's table and claims (rule toy): cddbench.known_answer.summary, cddbench.claims."""
+    """The known-answer tier's table, claims and figures (rule toy): cddbench.known_answer, cddbench.claims."""
+    import numpy as np
     import pandas as pd
 
     from cddbench import claims
@@ -161,6 +168,13 @@ def known_answer_table(args, cfg):
     per_condition = pd.concat([pd.read_csv(p) for p in args.parts], ignore_index=True)
     table = tier.summary(per_condition)
     table.to_csv(args.out, index=False)
+    tier.steps_figure(table, args.steps_figure)
+    samples = {}
+    for part in args.parts[:2]:  # the exact rows and the first training seed
+        with np.load(part.removesuffix(".csv.gz") + ".samples.npz") as f:
+            samples |= {k: f[k] for k in f.files}
+    problem, conditions = tier.test_conditions(cfg)
+    tier.samples_figure(problem, conditions[:tier.FIGURE_CONDITIONS], samples, args.samples_figure)
     verdicts, comparisons = claims.evaluate(tier.cells(per_condition))
     verdicts.to_csv(args.claims, index=False)
     with open(args.claims_md, "w") as f:

@@ -109,10 +109,11 @@ def pareto(summary, fd: str, out_png: str, runs: set[str] | None = None) -> None
 
 
 def steps_panels(summary, panels: list[tuple[str, dict[str, str]]], metrics: list[str], out_png: str,
-                 reference: dict[str, float] | None = None) -> None:
+                 reference: dict[str, float] | None = None, reference_label: str = "HR") -> None:
     """One column per panel (title, {legend label: run}), one row per metric: metric mean ± std over seeds against
     sampling steps (log 2), the layout of the paper's Fig. 3 and Fig. 5. A run the config did not ask for is
-    drawn as missing, never left out silently. ``reference``: a dashed line per metric (the HR test set's value)."""
+    drawn as missing, never left out silently. ``reference``: a dashed line per metric (the HR test set's value;
+    the known-answer tier's floor)."""
     plt = _plt()
     fig, axes = plt.subplots(len(metrics), len(panels), figsize=(3.0 * len(panels), 2.4 * len(metrics)),
                              squeeze=False)
@@ -127,7 +128,7 @@ def steps_panels(summary, panels: list[tuple[str, dict[str, str]]], metrics: lis
                 ax.errorbar(g["steps"], g[f"{m}_mean"], yerr=g[f"{m}_std"].fillna(0), marker="o", ms=3,
                             capsize=2, label=label)
             if reference and m in reference:
-                ax.axhline(reference[m], color="grey", ls="--", lw=0.8, label="HR")
+                ax.axhline(reference[m], color="grey", ls="--", lw=0.8, label=reference_label)
             ax.set_xscale("log", base=2)
             ax.set_xlabel("steps", fontsize=7)
             ax.set_ylabel(m, fontsize=7)

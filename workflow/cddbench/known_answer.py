@@ -316,22 +316,30 @@ def runs(cfg: dict) -> dict[str, dict]:
 
 
 @torch.no_grad()
-def evaluate(tier: Tier, sampler, steps: int, sampling_seed: int) -> dict:
-    """The exact metrics of a sampler on the tier's test conditions (``toy.scores``): per condition."""
+def evaluate(tier: Tier, sampler, steps: int, sampling_seed: int, keep: list | None = None) -> dict:
+    """The exact metrics of a sampler on the tier's test conditions (``toy.scores``): per condition. With ``keep``
+    (a list), the samples of the first FIGURE_CONDITIONS conditions are appended to it (the figure's)."""
     n, (conditions, d) = tier.k["samples_per_condition"], (len(tier.test_c), tier.problem.d)
     c = tier.test_c.float().repeat_interleave(n, 0)
     noise = torch.randn(len(c), d, generator=torch.Generator().manual_seed(sampling_seed))
     x = torch.cat([sampler(c[i:i + 4096], steps, noise[i:i + 4096]) for i in range(0, len(c), 4096)])
-    return toy.scores(tier.problem, tier.test_c, x.view(conditions, n, d), tier.reference)
+    x = x.view(conditions, n, d)
+    if keep is not None:
+        keep.append(x[:FIGURE_CONDITIONS].numpy())
+    return toy.scores(tier.problem, tier.test_c, x, tier.reference)
 
 
-def run(cfg: dict, scheduler, out_dir: str, train_seed: int | None) -> "pd.DataFrame":
+FIGURE_CONDITIONS, FIGURE_STEPS = 3, 4  # the samples figure: the first test conditions, each run at 4 steps (SiD: 1)
+
+
+def run(cfg: dict, scheduler, out_dir: str, train_seed: int | None) -> tuple["pd.DataFrame", dict]:
     """One job of the tier, one row per test condition (the claims' unit): every trained run at ``train_seed`` and
     each of its step counts, or with ``train_seed`` None the exact rows (``floor``: fresh exact posterior samples
-    against the reference, a perfect sampler's values; ``exact``: the exact model sampled by DDIM)."""
+    against the reference, a perfect sampler's values; ``exact``: the exact model sampled by DDIM). Also
+    {run: its samples of the first FIGURE_CONDITIONS test conditions at FIGURE_STEPS steps (or its fewest)}."""
     import pandas as pd
 
-    tier, frames = Tier(cfg, scheduler, out_dir), []
+    tier, frames, samples = Tier(cfg, scheduler, out_dir), [], {}
 
     def add(run, method, steps, metrics):
         frame = pd.DataFrame({name: v.numpy() for name, v in metrics.items()})
@@ -346,6 +354,7 @@ def run(cfg: dict, scheduler, out_dir: str, train_seed: int | None) -> "pd.DataF
         g = torch.Generator().manual_seed(cfg["seed"] + 3)
         fresh = tier.problem.posterior(tier.test_c).sample(cfg["known_answer"]["samples_per_condition"], g)
         add("floor", "exact", 0, toy.scores(tier.problem, tier.test_c, fresh, tier.reference))
+        samples["posterior"] = fresh[:FIGURE_CONDITIONS].float().numpy()
         todo = {"exact": todo["exact"]}
     else:
         todo.pop("exact")
@@ -354,10 +363,14 @@ def run(cfg: dict, scheduler, out_dir: str, train_seed: int | None) -> "pd.DataF
                           if item[1]["method"] in methods.METHODS else False):
         base = built.get(methods.base(r["method"])) if r["method"] in methods.METHODS else None
         sampler, built[name] = ROWS[r["method"]](tier, name, r["config"], train_seed or 0, base)
+        shown = FIGURE_STEPS if FIGURE_STEPS in r["steps"] else min(r["steps"])
         for steps in r["steps"]:
+            keep = [] if steps == shown else None
             add(name, r["method"], steps, evaluate(tier, sampler, steps, cfg["seed"] if train_seed is None
-                                                   else train_seed))
-    return pd.concat(frames, ignore_index=True)
+                                                   else train_seed, keep))
+            if keep:
+                samples[name] = keep[0]
+    return pd.concat(frames, ignore_index=True), samples
 
 
 def summary(per_condition: "pd.DataFrame") -> "pd.DataFrame":
@@ -398,3 +411,67 @@ def claims_markdown(claims: "pd.DataFrame", comparisons: "pd.DataFrame", per_con
             "samples, in LPIPS's the squared error of the sample mean against the exact posterior mean; image "
             "metrics (saturation, sharpness) and runs that need an image decoder are *not tested* here.\n\n")
     return head + to_markdown(claims, comparisons)
+
+
+def samples_figure(problem: "toy.SRMixture", conditions: torch.Tensor, samples: dict, out_png: str) -> None:
+    """Each run's samples (rows) beside exact posterior samples for a few test conditions (columns), projected on
+    the axis between the condition's two most probable posterior components (the detail the condition leaves open)
+    and the posterior's main direction across the rest; circles: the posterior's component means, sized by weight."""
+    from cddbench.figures import _plt
+
+    plt = _plt()
+    post = problem.posterior(conditions.double())
+    from cddbench.paper import OURS_STAR
+
+    # the rows of Table 1 and the peers (the ablations are in the steps figure)
+    names = ["posterior"] + [n for n in samples if n != "posterior" and ("-" not in n or n == OURS_STAR)]
+    fig, axes = plt.subplots(len(names), len(conditions), figsize=(2.2 * len(conditions), 1.7 * len(names)),
+                             squeeze=False, sharex="col", sharey="col")
+    for j in range(len(conditions)):
+        top = post.weights[j].argsort(descending=True)[:2]
+        u = post.means[j, top[0]] - post.means[j, top[1]]
+        u = u / u.norm()
+        spread = post.sample(512, torch.Generator().manual_seed(j))[j]
+        rest = spread - spread.mean(0) - ((spread - spread.mean(0)) @ u)[:, None] * u
+        v = torch.linalg.svd(rest, full_matrices=False).Vh[0]
+        for i, name in enumerate(names):
+            ax = axes[i, j]
+            x = torch.as_tensor(samples[name][j]).double()
+            ax.scatter((x @ u).numpy(), (x @ v).numpy(), s=4, alpha=0.6)
+            means = post.means[j]
+            ax.scatter((means @ u).numpy(), (means @ v).numpy(), s=300 * post.weights[j].numpy(), facecolors="none",
+                       edgecolors="k", linewidths=0.6)
+            ax.tick_params(labelsize=5)
+            if j == 0:
+                ax.set_ylabel(name, fontsize=6)
+            if i == 0:
+                ax.set_title(f"condition {j}", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+
+
+def steps_figure(table: "pd.DataFrame", out_png: str) -> None:
+    """Each metric against sampling steps: the Table 1 rows, the peers and the ablations (``figures.steps_panels``),
+    the floor (a perfect sampler's value) dashed."""
+    from cddbench import paper
+    from cddbench.figures import steps_panels
+
+    floor = table[table["run"] == "floor"].iloc[0]
+    shown = table[table["run"] != "floor"]
+    present = set(shown["run"])
+    rows = {"exact": "exact", "LDM-SR": "ldm_sr", "DPM-Solver": "dpm_solver", "CM": "cm", "GD": "gd", "Ours": paper.OURS,
+            "Ours*": paper.OURS_STAR}
+    peers = {"Ours": paper.OURS, **{p: p for p in paper.PEERS if p in present}}
+    ablations = {"Ours": paper.OURS, **{r.removeprefix("cdd-"): r for r in sorted(present) if r.startswith("cdd-")
+                                        and r != paper.OURS_STAR}}
+    steps_panels(shown, [("Table 1 rows", rows), ("peers", peers), ("CDD ablations", ablations)], list(METRICS),
+                 out_png, reference={m: floor[f"{m}_mean"] for m in METRICS}, reference_label="floor")
+
+
+def test_conditions(cfg: dict) -> tuple["toy.SRMixture", torch.Tensor]:
+    """The tier's problem and test conditions without fitting anything (the figures'): ``Tier``'s draws."""
+    p = cfg["known_answer"]["problem"]
+    problem = toy.SRMixture(p["d"], p["pairs"], 4, p["sigma_c"], p["seed"])
+    g = torch.Generator().manual_seed(cfg["seed"] + 2)
+    return problem, problem.pairs(cfg["known_answer"]["test_conditions"], g)[1]
