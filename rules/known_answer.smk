@@ -49,3 +49,21 @@ rule toy:
         "cddbench known-answer-table --config {params.cfg:q} --parts {input.parts} --out {output.table}"
         " --claims {output.claims} --claims-md {output.claims_md} --steps-figure {output.steps_png}"
         " --samples-figure {output.samples_png} > {log} 2>&1"
+
+
+rule claims_tiers:
+    # each claim's verdict on both tiers: `snakemake --cores all results/claims_tiers.md` (the image DAG and the toy)
+    input:
+        images=f"{RESULTS}/claims.csv",
+        known_answer=f"{TOY}/claims.csv",
+    output:
+        f"{RESULTS}/claims_tiers.md",
+    params:
+        cfg=cfg_json("seed"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{LOGS}/claims_tiers.log",
+    shell:
+        "cddbench claims-tiers --config {params.cfg:q} --images {input.images} --known-answer {input.known_answer}"
+        " --out {output} > {log} 2>&1"

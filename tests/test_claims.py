@@ -217,3 +217,12 @@ def test_dropping_the_only_run_of_a_cell_leaves_it_undecided_not_crashed():
                                 cells, "test")
     assert rows[1]["verdict"] == claims.UNSURE and "one training run of gd@4" in rows[1]["reason"]
     assert rows[0]["df"] == 1  # fewest runs 2: df min(P - 1, T - 1)
+
+
+def test_the_tiers_page_compares_only_claims_both_tiers_decided():
+    images = pd.DataFrame({"claim": [1, 2, 3], "text": ["a", "b", "c"], "verdict": ["holds", "holds", "inconclusive"]})
+    toy = pd.DataFrame({"claim": [1, 2, 3], "text": ["a", "b", "c"],
+                        "verdict": ["holds", "does not hold", "holds"]})
+    rows = [line for line in claims.tiers_markdown(images, toy).splitlines() if line.startswith("| ") and
+            line[2].isdigit()]
+    assert [r.rsplit("|", 2)[1].strip() for r in rows] == ["yes", "**no**", "—"]

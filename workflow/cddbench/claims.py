@@ -389,3 +389,20 @@ def peers_markdown(comparisons: pd.DataFrame) -> str:
     for family in families:
         lines += ["", f"## {family[len('peer '):]} against {OURS}:", *_comparison_lines(comparisons, family)]
     return "\n".join(lines)
+
+
+def tiers_markdown(images: pd.DataFrame, known_answer: pd.DataFrame) -> str:
+    """Each claim's verdict on the image tier beside the known-answer tier's (results/claims.csv and
+    results/toy/claims.csv), and whether the two agree where both decided."""
+    both = images.merge(known_answer, on="claim", suffixes=("_images", "_known_answer"))
+    lines = ["# The paper's claims on both tiers", "",
+             "The image tier (photographs as the unit, proxy metrics, a teacher trained here) beside the known-answer "
+             "tier (independent test conditions, exact teacher, exact metrics; `cddbench.known_answer`), each by the "
+             "same rule (`cddbench.claims`). *agree*: both decided and alike; where one tier is inconclusive or "
+             "does not test a claim, nothing is compared.", "",
+             "| # | claim | images | known answer | agree |", "| --- | --- | --- | --- | --- |"]
+    for _, r in both.iterrows():
+        a, b = r["verdict_images"], r["verdict_known_answer"]
+        agree = ("yes" if a == b else "**no**") if {a, b} <= {HOLDS, FAILS} else "—"
+        lines.append(f"| {r['claim']} | {r['text_images']} | {a} | {b} | {agree} |")
+    return "\n".join(lines) + "\n"

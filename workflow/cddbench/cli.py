@@ -287,6 +287,18 @@ def claims(args, cfg):
     return dict(zip(table["claim"].astype(str), table["verdict"]))
 
 
+@command("claims-tiers", "images", "known-answer", "out")
+def claims_tiers(args, cfg):
+    """Each claim on the image and the known-answer tier side by side (rule claims_tiers): claims.tiers_markdown."""
+    import pandas as pd
+
+    from cddbench import claims as claims_mod
+
+    with open(args.out, "w") as f:
+        f.write(claims_mod.tiers_markdown(pd.read_csv(args.images), pd.read_csv(args.known_answer)))
+    return {"out": args.out}
+
+
 @command("download-weights")
 def download_weights(args, cfg):
     """The standard metric weights (rule download_metric_weights; needs network): cddbench.metrics.download_weights."""
