@@ -115,3 +115,20 @@ def test_the_tier_is_deterministic_and_lists_its_runs(cfg, tmp_path):
     ka.samples_figure(problem, conditions[:ka.FIGURE_CONDITIONS], {**exact_samples, **samples},
                       str(tmp_path / "samples.png"))
     assert (tmp_path / "steps.png").stat().st_size > 10_000 and (tmp_path / "samples.png").stat().st_size > 10_000
+
+
+def test_sid_and_dmd2_generator_losses_vanish_when_the_fake_network_is_the_exact_teacher(tier):
+    """At the peers' fixed point (fake == teacher), with the exact conditional model for both, the generator's
+    distillation term is exactly zero whatever the generator's samples, and so is its gradient (the score
+    difference; SiD's is back-propagated through both networks, zero up to float rounding)."""
+    exact = ka.toy.ExactModel(tier.problem, tier.scheduler, conditional=True)
+    c = tier.test_c[:64].float()
+    x_g = torch.randn(64, tier.problem.d, requires_grad=True)
+    g = torch.Generator().manual_seed(0)
+    sid = ka.SiDLoss(tier.scheduler, alpha=1.0, t_init=625).generator_loss(exact, exact, x_g, c, g)
+    (grad,) = torch.autograd.grad(sid, x_g)
+    assert sid.item() == 0.0 and grad.abs().max() < 1e-7
+    dmd2 = ka.DMD2Loss(tier.scheduler, grid=ka.denoising_grid(4), gan_weight_generator=0.0)
+    terms = dmd2.generator_loss(exact, exact, None, x_g, c, g)
+    (grad,) = torch.autograd.grad(terms["loss"], x_g)
+    assert terms["dm"].item() == 0.0 and grad.abs().max() == 0
