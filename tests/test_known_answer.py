@@ -45,7 +45,7 @@ def test_the_exact_sampler_at_200_steps_reaches_the_floor(tier):
     assert one_step["energy_distance"].mean() > 1.0 and one_step["mode_coverage"].mean() < 0.7
 
 
-@pytest.mark.parametrize("row", ["ldm_sr", "cdd", "cm", "gd", "sid", "dmd2"])
+@pytest.mark.parametrize("row", ["ldm_sr", "cdd", "cm", "gd", "sid", "dmd2", "lcm"])
 def test_training_moves_each_row_towards_the_posterior(tier, cfg, row):
     """Each trained row beats its untrained start with the same sampler: for the rows that start from the prior's
     network, that network (its condition columns at zero, so it ignores the condition); for the distilled peers,
@@ -53,14 +53,16 @@ def test_training_moves_each_row_towards_the_posterior(tier, cfg, row):
     runs = ka.runs(cfg)
     base = None
     if ka.methods.base(row):
-        _, base = ka.row_ldm_sr(tier, "ldm_sr", runs["ldm_sr"]["config"], 0, None)
+        name = ka.methods.base(row)
+        _, base = ka.row_ldm_sr(tier, name, runs[name]["config"], 0, None)
     sampler, _ = ka.ROWS[row](tier, row, runs[row]["config"], 0, base)
     steps = 1 if row == "sid" else 4
     if row == "sid":
         sid = ka.SiDLoss(tier.scheduler, alpha=runs[row]["config"]["alpha"], t_init=runs[row]["config"]["t_init"])
         untrained = lambda c, steps, noise: sid.generate(base, noise, c)  # noqa: E731
-    elif row == "dmd2":
-        grid = ka.denoising_grid(4)
+    elif row in ("dmd2", "lcm"):
+        grid = (ka.denoising_grid(4) if row == "dmd2" else
+                ka.schedule.few_step_timesteps(1000, runs[row]["config"]["distill_steps"], 4).tolist())
         untrained = lambda c, steps, noise: ka.multistep_consistency(  # noqa: E731
             lambda z, t: ka.schedule.predict(base, z, torch.full((len(z),), t), c, tier.scheduler)[0], grid[:steps],
             noise, tier.scheduler)

@@ -15,9 +15,10 @@ free), budgets are the config's ``known_answer`` section. Rows:
   sid, sid_lsg SiD's training step (methods.sid.training_step) on copies of this seed's ldm_sr row (SiD-LSG: of the
                condition-dropout variant), one step
   dmd2         DMD2's training step (methods.dmd2.training_step), its GAN head on the fake MLP's last hidden layer
-The peers (sid, sid_lsg, dmd2) run when the config has them (``--configfile configs/peers.yaml``), as on images.
-Not here: LCM (its student takes the guidance scale through an embedding the MLP does not have yet), and CDD's
-``guidance.distance: l2_pixel | lpips`` (they need the image decoder: there is no pixel space apart from x here).
+  lcm          CM with LCM's guidance-augmented ODE on the condition-dropout ldm_sr row, the student taking the
+               guidance scale through zero-initialised embedding columns (ToyNet.with_guidance)
+The peers (sid, sid_lsg, dmd2, lcm) run when the config has them (``--configfile configs/peers.yaml``), as on images.
+Not here: CDD's ``guidance.distance: l2_pixel | lpips`` (they need the image decoder: no pixel space apart from x).
 """
 from __future__ import annotations
 
@@ -46,31 +47,44 @@ class ToyNet(nn.Module):
     """``(z [B, d], t, cond [B, d/4] | None) -> output [B, d]``: an MLP on z, the condition (zeros when None) and
     diffusers' sinusoidal timestep embedding."""
 
-    def __init__(self, d: int, cond_dim: int, hidden: int, layers: int, temb: int = 32):
+    def __init__(self, d: int, cond_dim: int, hidden: int, layers: int, temb: int = 32, guidance_dim: int = 0):
         super().__init__()
-        self.d, self.cond_dim, self.temb = d, cond_dim, temb
-        self.trunk = nn.ModuleList([nn.Linear(d + cond_dim + temb, hidden)]
+        self.d, self.cond_dim, self.temb, self.guidance_dim = d, cond_dim, temb, guidance_dim
+        self.trunk = nn.ModuleList([nn.Linear(d + cond_dim + temb + guidance_dim, hidden)]
                                    + [nn.Linear(hidden, hidden) for _ in range(layers - 1)])
         self.out = nn.Linear(hidden, d)
 
-    def inputs(self, z, t, cond):
+    def inputs(self, z, t, cond, w_embedding=None):
         from diffusers.models.embeddings import get_timestep_embedding
 
         emb = get_timestep_embedding(torch.as_tensor(t, device=z.device).expand(len(z)), self.temb)
         cond = torch.zeros(len(z), self.cond_dim, device=z.device) if cond is None else cond
-        return torch.cat([z, cond.to(z.dtype), emb.to(z.dtype)], 1)
+        parts = [z, cond.to(z.dtype), emb.to(z.dtype)]
+        if self.guidance_dim:  # LCM's guidance-scale embedding (zeros: none given)
+            parts.append(torch.zeros(len(z), self.guidance_dim) if w_embedding is None else w_embedding.to(z.dtype))
+        return torch.cat(parts, 1)
 
-    def features(self, z, t, cond, residuals=None):
+    def features(self, z, t, cond, residuals=None, w_embedding=None):
         """The last hidden layer; ``residuals`` (one per layer) are added after each (AdaptedToy's control)."""
-        h = self.inputs(z, t, cond)
+        h = self.inputs(z, t, cond, w_embedding)
         for i, layer in enumerate(self.trunk):
             h = nn.functional.silu(layer(h))
             if residuals is not None:
                 h = h + residuals[i]
         return h
 
-    def forward(self, z, t, cond):
-        return self.out(self.features(z, t, cond))
+    def forward(self, z, t, cond, w_embedding=None):
+        return self.out(self.features(z, t, cond, w_embedding=w_embedding))
+
+    def with_guidance(self, dim: int) -> "ToyNet":
+        """A copy that also takes LCM's guidance-scale embedding through new zero-initialised input columns: it
+        equals this network until it trains (``models.add_guidance_embedding``'s zero projection)."""
+        net = ToyNet(self.d, self.cond_dim, self.out.in_features, len(self.trunk), self.temb, dim)
+        net.load_state_dict({k: v for k, v in self.state_dict().items() if k != "trunk.0.weight"}, strict=False)
+        with torch.no_grad():
+            net.trunk[0].weight.zero_()
+            net.trunk[0].weight[:, :self.trunk[0].in_features] = self.trunk[0].weight
+        return net
 
     def with_condition(self) -> "ToyNet":
         """A copy whose condition columns start at zero: it equals this network until it trains (LDM-SR's
@@ -214,6 +228,36 @@ def row_cm(tier, run, m, seed, base):
     return sample, net
 
 
+def row_lcm(tier, run, m, seed, base):
+    """LCM: CM with the guidance-augmented ODE (w ~ U[guidance_range] per sample) on the condition-dropout LDM-SR row,
+    the student taking w through its embedding (as methods.cm with ``guidance_range``)."""
+    from cddbench.models import guidance_embedding
+
+    lo, hi = m["guidance_range"]
+    online = base.with_guidance(m["embedding_dim"]).requires_grad_(True)
+    target = EMA(online, m["target_ema"])
+    loss = CMLoss(tier.scheduler, N=m["distill_steps"], distance=m["distance"], huber_c=m["huber_c"])
+    g = torch.Generator().manual_seed(seed + 105)
+
+    def step(idx, k):
+        w = torch.empty(len(idx)).uniform_(lo, hi, generator=g)
+        emb = guidance_embedding(w, m["embedding_dim"])
+        return loss(lambda z, t, c: online(z, t, c, emb), lambda z, t, c: target.model(z, t, c, emb), base,
+                    tier.x[idx], tier.c[idx], g, w.view(-1, 1))
+
+    net = tier.fit(online, step, tier.budget(m["train"]), seed, f"{run}_{seed}",
+                   after_step=lambda: target.update(online))
+
+    def sample(c, steps, noise):
+        emb = guidance_embedding(torch.full((len(c),), float(m["sample_guidance"])), m["embedding_dim"])
+        times = schedule.few_step_timesteps(tier.scheduler.config.num_train_timesteps, m["distill_steps"],
+                                            steps).tolist()
+        return multistep_consistency(
+            lambda z, t: f(lambda z_, t_, c_: net(z_, t_, c_, emb), z, torch.full((len(z),), t), c, tier.scheduler),
+            times, noise, tier.scheduler)
+    return sample, net
+
+
 def row_gd(tier, run, m, seed, base):
     (steps,) = m["steps"]
     torch.manual_seed(seed)
@@ -277,8 +321,8 @@ def row_dmd2(tier, run, m, seed, base):
     return sample, net
 
 
-ROWS = {"exact": row_exact, "ldm_sr": row_ldm_sr, "dpm_solver": row_dpm_solver, "cdd": row_cdd, "cm": row_cm, "gd": row_gd, "sid": row_sid,
-        "sid_lsg": row_sid, "dmd2": row_dmd2}
+ROWS = {"exact": row_exact, "ldm_sr": row_ldm_sr, "dpm_solver": row_dpm_solver, "cdd": row_cdd, "cm": row_cm,
+        "gd": row_gd, "sid": row_sid, "sid_lsg": row_sid, "dmd2": row_dmd2, "lcm": row_lcm}
 
 
 def _ddim_sampler(tier, net, spacing: str):
@@ -460,8 +504,8 @@ def steps_figure(table: "pd.DataFrame", out_png: str) -> None:
     floor = table[table["run"] == "floor"].iloc[0]
     shown = table[table["run"] != "floor"]
     present = set(shown["run"])
-    rows = {"exact": "exact", "LDM-SR": "ldm_sr", "DPM-Solver": "dpm_solver", "CM": "cm", "GD": "gd", "Ours": paper.OURS,
-            "Ours*": paper.OURS_STAR}
+    rows = {"exact": "exact", "LDM-SR": "ldm_sr", "DPM-Solver": "dpm_solver", "CM": "cm", "GD": "gd",
+            "Ours": paper.OURS, "Ours*": paper.OURS_STAR}
     peers = {"Ours": paper.OURS, **{p: p for p in paper.PEERS if p in present}}
     ablations = {"Ours": paper.OURS, **{r.removeprefix("cdd-"): r for r in sorted(present) if r.startswith("cdd-")
                                         and r != paper.OURS_STAR}}
