@@ -28,21 +28,25 @@ def test_training_streams_are_distinct():
     assert len(streams) == len(set(streams)) >= 8
 
 
-def test_config_checks_run_compiled_alone_and_agree_with_the_module(repo):
-    """check_config runs from the source (no torch import); the registry's copy gives the module's answers."""
+def test_limits_are_read_never_executed_and_name_the_key(repo):
+    """Every method's LIMITS holds on the default and peer configs and fails where broken, naming the key; an
+    expression outside the small grammar is refused (the registry evaluates a syntax tree, it runs no code)."""
     with open(f"{repo}/config.yaml") as f:
         cfg = yaml.safe_load(f)
     with open(f"{repo}/configs/peers.yaml") as f:
         cfg["methods"].update(yaml.safe_load(f)["methods"])
     checked = 0
     for name, m in cfg["methods"].items():
-        module = methods.get(name)
-        if hasattr(module, "check_config"):
-            bad = {**m, "steps": [5000]} if "steps" in m and name != "esrgan" else {**m, "warmup_steps": 10**6}
-            assert methods.config_problems(name, bad, 1000) == module.check_config(bad, 1000) != []
+        if methods.METHODS[name]["limits"]:
             assert methods.config_problems(name, m, 1000) == []
+            bad = {**m, "warmup_steps": 10**6} if name == "esrgan" else {**m, "steps": [5000]}
+            assert {key for key, _ in methods.config_problems(name, bad, 1000)} & {"steps", "warmup_steps"}
             checked += 1
     assert checked >= 7
+    assert methods.limit_value("steps[0] * 2 ** rounds", {"steps": [4], "rounds": 3}, 1000) == 32
+    assert methods.limit_value("train.steps", {"train": {"steps": 7}}, 1000) == 7
+    with pytest.raises(ValueError, match="is not a name"):
+        methods.limit_value("__import__('os')", {}, 1000)
 
 
 def test_unknown_method_is_named():
@@ -61,8 +65,7 @@ def nfe(steps):
     return 0
 
 
-def check_config(m, T):
-    return [] if m["steps"] == [0] else [("steps", f"[0] (no network), got {m['steps']}")]
+LIMITS = [("steps", "max(steps)", "<=", "0")]  # no network: step count 0 only
 
 
 def load(ctx, model_dir=None):
@@ -109,7 +112,7 @@ except ValueError as e:
     env = {**os.environ, "PYTHONPATH": os.path.join(wd, "workflow")}
     out = subprocess.run([sys.executable, "-c", script], cwd=wd, capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "invalid config at methods.nearest.steps: [0] (no network), got [1]" in out.stdout
+    assert "invalid config at methods.nearest.steps: max(steps) at most 0 (0), got 1" in out.stdout
     dry = subprocess.run(SNAKEMAKE + ["-n", "results/runs.csv"], cwd=wd, capture_output=True, text=True, env=env,
                          timeout=300)
     assert dry.returncode == 0, dry.stderr[-3000:]

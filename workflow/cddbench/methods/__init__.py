@@ -16,9 +16,10 @@ neither torch nor diffusers:
                                  run's model folder as ``ctx.base_dir``)
   ``STREAM``                     (optional) its training random stream, an offset from the train seed
                                  (``train.stream``; distinct across methods, tests/test_methods.py)
-  ``check_config(m, T)``         (optional) what the schema cannot say about its ``methods`` entry ``m`` (T: the
-                                 schedule's num_train_timesteps): ``[(key, what it must be)]``. Pure Python over the
-                                 dict: it runs compiled alone from the module's source, any import inside it.
+  ``LIMITS``                     (optional) what the schema cannot say about its ``methods`` entry: a list of
+                                 ``(key to name, expression, "<=" | "<", bound expression)``, the expressions over
+                                 the entry's keys (dotted: ``train.steps``), ``num_train_timesteps``, integers,
+                                 ``+ - * **``, ``[i]`` and ``max()`` (``limit_value``: read, never executed)
 Whether it trains is whether it defines ``train``.
 A sampler's ``noise`` is the per-image initial noise; a sampler that needs more draws takes them with
 ``methods.common.more_noise`` (seeded by that noise, so still one stream per (seed, image)).
@@ -42,7 +43,7 @@ def _read_facts(name: str) -> dict:
     path = os.path.join(HERE, f"{name}.py")
     with open(path) as f:
         tree = ast.parse(f.read(), path)
-    facts = {"seeded": None, "base": None, "stream": None, "trains": False, "check_config": None}
+    facts = {"seeded": None, "base": None, "stream": None, "limits": [], "trains": False}
     for node in tree.body:
         targets = ([t for a in node.targets for t in (a.elts if isinstance(a, ast.Tuple) else [a])]
                    if isinstance(node, ast.Assign) else [])
@@ -50,17 +51,38 @@ def _read_facts(name: str) -> dict:
         if isinstance(node, ast.FunctionDef):
             names = {node.name}
         facts["trains"] |= "train" in names
-        for key in ("SEEDED", "BASE", "STREAM"):
+        for key in ("SEEDED", "BASE", "STREAM", "LIMITS"):
             if key in names:
                 facts[key.lower()] = ast.literal_eval(node.value)
-        if isinstance(node, ast.FunctionDef) and node.name == "check_config":
-            scope: dict = {}
-            exec(compile(ast.Module([node], type_ignores=[]), path, "exec"), scope)
-            facts["check_config"] = scope["check_config"]
     if facts["seeded"] is None:
         raise ValueError(f"methods/{name}.py: no SEEDED = True | False (is its output a function of the sampling "
                          f"seed?)")
     return facts
+
+
+def limit_value(expression: str, m: dict, num_train_timesteps: int):
+    """The value of a ``LIMITS`` expression over a methods entry, read from its syntax tree: names (dotted into
+    sections), integers, + - * **, [i] and max(); anything else is an error naming it (no eval)."""
+    def value(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Name):
+            return num_train_timesteps if node.id == "num_train_timesteps" else m[node.id]
+        if isinstance(node, ast.Attribute):
+            return value(node.value)[node.attr]
+        if isinstance(node, ast.Subscript):
+            return value(node.value)[value(node.slice)]
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "max":
+            return max(value(node.args[0]))
+        if isinstance(node, ast.BinOp) and type(node.op) in OPERATORS:
+            return OPERATORS[type(node.op)](value(node.left), value(node.right))
+        raise ValueError(f"LIMITS: {ast.unparse(node)!r} in {expression!r} is not a name, an integer, + - * **, "
+                         "[i] or max()")
+    return value(ast.parse(expression, mode="eval").body)
+
+
+OPERATORS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+             ast.Pow: lambda a, b: a**b}
 
 
 METHODS = {name: _read_facts(name) for name in sorted(f[:-3] for f in os.listdir(HERE)
@@ -109,20 +131,11 @@ def seeded(name: str) -> bool:
 
 
 def config_problems(name: str, m: dict, num_train_timesteps: int) -> list[tuple[str, str]]:
-    """``[(key under methods.<name>, what it must be)]`` from the method's ``check_config`` (none without one)."""
-    check = _entry(name)["check_config"]
-    return check(m, num_train_timesteps) if check else []
-
-
-def step_problems(m: dict, T: int, grid: str | None = None) -> list[tuple[str, str]]:
-    """The step counts of a diffusion sampler: within num_train_timesteps ``T``; with a ``grid`` key (a distilled
-    model's grid size: ``distill_steps``, ``denoising_steps``), the grid within T and the steps within the grid."""
+    """``[(key under methods.<name>, what it must be)]``: the method's ``LIMITS`` that ``m`` breaks."""
     out = []
-    if max(m["steps"]) > T:
-        out.append(("steps", f"at most num_train_timesteps ({T}), got {max(m['steps'])}"))
-    if grid:
-        if m[grid] > T:
-            out.append((grid, f"at most num_train_timesteps ({T})"))
-        if max(m["steps"]) > m[grid]:
-            out.append(("steps", f"at most {grid} ({m[grid]}): sampling runs on the model's grid"))
+    for key, expression, op, bound in _entry(name)["limits"]:
+        got, limit = (limit_value(e, m, num_train_timesteps) for e in (expression, bound))
+        if not (got <= limit if op == "<=" else got < limit):
+            what = "at most" if op == "<=" else "below"
+            out.append((key, f"{expression} {what} {bound} ({limit}), got {got}"))
     return out

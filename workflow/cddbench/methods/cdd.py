@@ -20,16 +20,12 @@ from cddbench.train import EMA, checkpoint_at, fit, stream
 DISPLAY = "Ours"
 SEEDED = True
 STREAM = 4
+LIMITS = [("distill_steps", "distill_steps", "<=", "num_train_timesteps"),
+          ("steps", "max(steps)", "<=", "distill_steps")]  # sampling runs on the model's grid
 
 
 def nfe(steps: int) -> int:
     return steps
-
-
-def check_config(m: dict, T: int) -> list:
-    from cddbench.methods import step_problems
-
-    return step_problems(m, T, "distill_steps")
 
 
 def guidance_distance(kind: str, vae, ecfg: dict):

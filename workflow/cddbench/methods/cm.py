@@ -21,16 +21,12 @@ DISPLAY = "CM"
 SEEDED = True
 BASE = "ldm_sr"  # distils the LDM-SR model of its training seed
 STREAM = 5  # LCM's too
+LIMITS = [("distill_steps", "distill_steps", "<=", "num_train_timesteps"),
+          ("steps", "max(steps)", "<=", "distill_steps")]  # sampling runs on the model's grid
 
 
 def nfe(steps: int) -> int:
     return steps
-
-
-def check_config(m: dict, T: int) -> list:
-    from cddbench.methods import step_problems
-
-    return step_problems(m, T, "distill_steps")
 
 
 def f(net, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, sched) -> torch.Tensor:

@@ -33,18 +33,14 @@ DISPLAY = "DMD2"
 SEEDED = True
 BASE = "ldm_sr"  # distils the LDM-SR model of its training seed
 STREAM = 8
+LIMITS = [("denoising_steps", "denoising_steps", "<=", "num_train_timesteps"),
+          ("steps", "max(steps)", "<=", "denoising_steps")]  # sampling runs on the model's grid
 NOTE = ("DMD2 reads HR latents only as its GAN's real samples, critic_steps x steps x batch of them (info.json: "
         "hr_images_seen), counted in its images seen with its LDM-SR teacher's")
 
 
 def nfe(steps: int) -> int:
     return steps
-
-
-def check_config(m: dict, T: int) -> list:
-    from cddbench.methods import step_problems
-
-    return step_problems(m, T, "denoising_steps")
 
 
 def denoising_grid(n: int, num_train_timesteps: int = 1000) -> list[int]:

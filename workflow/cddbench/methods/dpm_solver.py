@@ -12,16 +12,11 @@ from cddbench.methods.common import scheduler_sampler
 DISPLAY = "DPM-Solver"
 SEEDED = True
 BASE = "ldm_sr"  # samples the LDM-SR model of its training seed
+LIMITS = [("steps", "max(steps)", "<=", "num_train_timesteps")]
 
 
 def nfe(steps: int) -> int:
     return steps  # multistep: one network evaluation per step
-
-
-def check_config(m: dict, T: int) -> list:
-    from cddbench.methods import step_problems
-
-    return step_problems(m, T)
 
 
 def load(ctx, model_dir=None):

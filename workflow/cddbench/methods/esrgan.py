@@ -24,18 +24,13 @@ from cddbench.train import checkpoint_at, fit
 
 DISPLAY = "Real-ESRGAN"
 SEEDED = False  # one deterministic generator pass
+LIMITS = [("warmup_steps", "warmup_steps", "<", "train.steps")]  # or the adversarial phase never runs
 NOTE = ("its perceptual loss runs on the LPIPS network of the metric policy, so its LPIPS column is not "
         "independent of its training.")
 
 
 def nfe(steps: int) -> int:
     return 1
-
-
-def check_config(m: dict, T: int) -> list:
-    if m["warmup_steps"] >= m["train"]["steps"]:
-        return [("warmup_steps", f"below train.steps ({m['train']['steps']}), or the adversarial phase never runs")]
-    return []
 
 
 class DenseBlock(nn.Module):

@@ -21,18 +21,12 @@ from cddbench.train import checkpoint_at, fit, stream
 DISPLAY = "GD"
 SEEDED = True
 STREAM = 6
+LIMITS = [("steps", "max(steps)", "<=", "num_train_timesteps"),
+          ("rounds", "steps[0] * 2 ** rounds", "<=", "num_train_timesteps")]  # the first teacher's steps
 
 
 def nfe(steps: int) -> int:
     return steps
-
-
-def check_config(m: dict, T: int) -> list:
-    from cddbench.methods import step_problems
-
-    first = m["steps"][0] * 2 ** m["rounds"]  # the first round's teacher steps
-    return step_problems(m, T) + ([("rounds", f"steps x 2^rounds (the first teacher's steps) at most "
-                                              f"num_train_timesteps ({T}), got {first}")] if first > T else [])
 
 
 def ddim_grid(scheduler, steps: int) -> torch.Tensor:

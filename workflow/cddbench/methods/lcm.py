@@ -16,10 +16,6 @@ from cddbench.methods import cm
 DISPLAY = "LCM"
 SEEDED = True
 BASE = "ldm_sr-condition_dropout=0.1"  # the guided teacher: LDM-SR with a null branch
+LIMITS = [("distill_steps", "distill_steps", "<=", "num_train_timesteps"),
+          ("steps", "max(steps)", "<=", "distill_steps")]  # sampling runs on the model's grid
 nfe, train, load = cm.nfe, cm.train, cm.load
-
-
-def check_config(m: dict, T: int) -> list:
-    from cddbench.methods import step_problems
-
-    return step_problems(m, T, "distill_steps")

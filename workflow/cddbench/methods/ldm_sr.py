@@ -19,16 +19,11 @@ from cddbench.train import checkpoint_at, fit, stream
 DISPLAY = "LDM-SR"
 SEEDED = True
 STREAM = 3
+LIMITS = [("steps", "max(steps)", "<=", "num_train_timesteps")]
 
 
 def nfe(steps: int) -> int:
     return steps
-
-
-def check_config(m: dict, T: int) -> list:
-    from cddbench.methods import step_problems
-
-    return step_problems(m, T)
 
 
 def train(ctx, out_dir: str, log_csv: str) -> dict:
