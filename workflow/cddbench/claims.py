@@ -338,7 +338,9 @@ def _fmt(v, fmt="{:.2f}") -> str:
     return "never" if math.isinf(v) else fmt.format(v)
 
 
-def to_markdown(claims: pd.DataFrame, comparisons: pd.DataFrame) -> str:
+def to_markdown(claims: pd.DataFrame, comparisons: pd.DataFrame, unit: str = "photos") -> str:
+    """claims.md; ``unit``: what the test set's independent units are called in the comparison lines (the
+    known-answer tier's are test conditions)."""
     lines = [RULE.format(a=ALPHA, lv=1 - 2 * ALPHA, at=paired.AT_SEEDS), "",
              "| # | claim | verdict | decided | survives dropping a training run | median effect toward the claim |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -353,11 +355,11 @@ def to_markdown(claims: pd.DataFrame, comparisons: pd.DataFrame) -> str:
                      "LDM-SR-200, one family:") for k in dict.fromkeys(comparisons.get("family", []))
                  if k.startswith("external ")]
     for family, title in sections:
-        lines += ["", title, *_comparison_lines(comparisons, family)]
+        lines += ["", title, *_comparison_lines(comparisons, family, unit)]
     return "\n".join(lines)
 
 
-def _comparison_lines(comparisons: pd.DataFrame, family: str) -> list[str]:
+def _comparison_lines(comparisons: pd.DataFrame, family: str, unit: str = "photos") -> list[str]:
     lines = []
     for c in comparisons[comparisons["family"] == family].itertuples():
         if c.verdict == UNTESTED:
@@ -367,11 +369,11 @@ def _comparison_lines(comparisons: pd.DataFrame, family: str) -> list[str]:
         paper = "" if math.isnan(c.paper_relative) else f", paper {c.paper_relative:+.1%}"
         power = "/".join(_fmt(getattr(c, f"power_{k}")) for k in ("paper", "10pct", "30pct"))
         needs = (f"{_fmt(c.seeds_for_80_30pct, '{:.0f}')} runs or "
-                 f"{_fmt(getattr(c, f'photos_for_80_30pct_at_{paired.AT_SEEDS}_seeds'), '{:.0f}')} photos")
+                 f"{_fmt(getattr(c, f'photos_for_80_30pct_at_{paired.AT_SEEDS}_seeds'), '{:.0f}')} {unit}")
         carried = " (one run carries it)" if c.survives_seed_drop in (False, 0) else ""
         why = f"; {c.reason}" if c.reason else ""
         lines.append(f"- {c.comparison}: {c.difference:.4g}{rel} [{_fmt(c.ci_low, '{:.4g}')}, "
-                     f"{_fmt(c.ci_high, '{:.4g}')}]{paper}; {c.n_photos} photos, runs {c.n_train_seeds}, df "
+                     f"{_fmt(c.ci_high, '{:.4g}')}]{paper}; {c.n_photos:.0f} {unit}, runs {c.n_train_seeds}, df "
                      f"{_fmt(c.df, '{:.1f}')}; power {power}; 80% needs {needs} -> **{c.verdict}**{carried}{why}")
     return lines
 

@@ -450,11 +450,11 @@ def claims_markdown(claims: "pd.DataFrame", comparisons: "pd.DataFrame", per_con
     k = per_condition[per_condition["train_seed"] >= 0]
     head = (f"# The paper's claims on the known-answer tier\n\nThe image tier's rule and comparisons "
             f"(`cddbench.claims`) on `cddbench.known_answer`'s records: {per_condition['condition'].nunique()} "
-            f"independent test conditions are the unit (read *photograph* below as *test condition*), "
+            f"independent test conditions are the unit (read *photograph* in the rule below as *test condition*), "
             f"{k['train_seed'].nunique()} training seeds. In FD's place the energy distance to exact posterior "
             "samples, in LPIPS's the squared error of the sample mean against the exact posterior mean; image "
             "metrics (saturation, sharpness) and runs that need an image decoder are *not tested* here.\n\n")
-    return head + to_markdown(claims, comparisons)
+    return head + to_markdown(claims, comparisons, unit="conditions")
 
 
 def samples_figure(problem: "toy.SRMixture", conditions: torch.Tensor, samples: dict, out_png: str) -> None:
