@@ -111,7 +111,8 @@ def test_the_tier_is_deterministic_and_lists_its_runs(cfg, tmp_path):
     saturation = comparisons[comparisons["comparison"].astype(str).str.contains("saturation")]
     assert len(saturation) and (saturation["verdict"] == "not tested").all()
     # the figures draw from these records; the figure's conditions are the tier's
-    problem, conditions = ka.test_conditions(small)
+    problem = ka.problem_of(small)
+    conditions, _ = ka.test_set(small, problem)
     assert torch.equal(conditions, ka.Tier(small, sched, str(tmp_path / "t")).test_c)
     ka.steps_figure(table, str(tmp_path / "steps.png"))
     ka.samples_figure(problem, conditions[:ka.FIGURE_CONDITIONS], {**exact_samples, **samples},

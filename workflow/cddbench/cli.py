@@ -173,7 +173,8 @@ def known_answer_table(args, cfg):
     for part in args.parts[:2]:  # the exact rows and the first training seed
         with np.load(part.removesuffix(".csv.gz") + ".samples.npz") as f:
             samples |= {k: f[k] for k in f.files}
-    problem, conditions = tier.test_conditions(cfg)
+    problem = tier.problem_of(cfg)
+    conditions, _ = tier.test_set(cfg, problem)
     tier.samples_figure(problem, conditions[:tier.FIGURE_CONDITIONS], samples, args.samples_figure)
     verdicts, comparisons = claims.evaluate(tier.cells(per_condition))
     verdicts.to_csv(args.claims, index=False)

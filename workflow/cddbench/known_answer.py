@@ -30,7 +30,7 @@ from torch import nn
 
 from cddbench import config as config_mod
 from cddbench import methods, schedule, toy
-from cddbench.methods.cdd import CDDLoss
+from cddbench.methods.cdd import CDDLoss, guidance_distance
 from cddbench.methods.cm import CMLoss, f
 from cddbench.methods.common import DiffusionLoss, drop_condition, guided, multistep_consistency
 from cddbench.methods.dmd2 import DMD2Loss, denoising_grid
@@ -41,6 +41,7 @@ from cddbench.methods.sid import training_step as sid_training_step
 from cddbench.train import EMA, fit, optimizer
 
 NOT_ON_THIS_TIER = {"guidance.distance": ("l2_pixel", "lpips")}  # variants that need an image decoder
+METRICS = ("energy_distance", "mean_sq_error", "mode_coverage")  # per test condition (toy.scores)
 
 
 class ToyNet(nn.Module):
@@ -123,17 +124,13 @@ class Tier:
     def __init__(self, cfg: dict, scheduler, out_dir: str):
         k = cfg["known_answer"]
         self.cfg, self.k, self.scheduler, self.out_dir = cfg, k, scheduler, out_dir
-        p = k["problem"]
-        self.problem = toy.SRMixture(p["d"], p["pairs"], 4, p["sigma_c"], p["seed"])
+        self.problem = problem_of(cfg)
         g = torch.Generator().manual_seed(cfg["seed"])
         x, c = self.problem.pairs(k["train_pairs"], g)
         self.x, self.c = x.float(), c.float()
         self.teacher = toy.ExactModel(self.problem, scheduler, conditional=False)
         self.prior = self.fit_prior()
-        # the test conditions (independent draws of the joint) and exact posterior samples of each
-        g = torch.Generator().manual_seed(cfg["seed"] + 2)
-        self.test_c = self.problem.pairs(k["test_conditions"], g)[1]
-        self.reference = self.problem.posterior(self.test_c).sample(k["samples_per_condition"], g)
+        self.test_c, self.reference = test_set(cfg, self.problem)
 
     def net(self) -> ToyNet:
         n = self.k["net"]
@@ -199,7 +196,8 @@ def row_cdd(tier, run, m, seed, base):
     if m["regime"] == "adapter":  # Ours*: the backbone frozen
         online.backbone.requires_grad_(False)
     target = EMA(online, m["target_ema"])
-    loss = CDDLoss.from_config(m, tier.teacher, tier.scheduler, lambda x_hat, x, hr: (x_hat - x).pow(2).mean())
+    # the method's own d_x (l2_latent: x is this tier's latent; the pixel-space ones are NOT_ON_THIS_TIER)
+    loss = CDDLoss.from_config(m, tier.teacher, tier.scheduler, guidance_distance(m["guidance"]["distance"], None, {}))
     g = torch.Generator().manual_seed(seed + 104)
     net = tier.fit(online, lambda idx, step: loss(online, target.model, tier.x[idx], tier.c[idx], tier.x[idx], g),
                    tier.budget(m["train"]), seed, f"{run}_{seed}", after_step=lambda: target.update(online))
@@ -212,34 +210,20 @@ def row_cdd(tier, run, m, seed, base):
 
 
 def row_cm(tier, run, m, seed, base):
-    teacher = base
-    online = copy.deepcopy(teacher).requires_grad_(True)
-    target = EMA(online, m["target_ema"])
-    loss = CMLoss(tier.scheduler, N=m["distill_steps"], distance=m["distance"], huber_c=m["huber_c"])
-    g = torch.Generator().manual_seed(seed + 105)
-    net = tier.fit(online, lambda idx, step: loss(online, target.model, teacher, tier.x[idx], tier.c[idx], g),
-                   tier.budget(m["train"]), seed, f"{run}_{seed}", after_step=lambda: target.update(online))
-
-    def sample(c, steps, noise):
-        times = schedule.few_step_timesteps(tier.scheduler.config.num_train_timesteps, m["distill_steps"],
-                                            steps).tolist()
-        return multistep_consistency(lambda z, t: f(net, z, torch.full((len(z),), t), c, tier.scheduler), times,
-                                     noise, tier.scheduler)
-    return sample, net
-
-
-def row_lcm(tier, run, m, seed, base):
-    """LCM: CM with the guidance-augmented ODE (w ~ U[guidance_range] per sample) on the condition-dropout LDM-SR row,
-    the student taking w through its embedding (as methods.cm with ``guidance_range``)."""
+    """CM distilling this seed's ldm_sr row; with a ``guidance_range`` (LCM, as in methods.cm) the teacher's step is
+    the guidance-augmented one, w ~ U[guidance_range] per sample, and the student takes w through zero-initialised
+    embedding columns (ToyNet.with_guidance), sampled with ``sample_guidance``."""
     from cddbench.models import guidance_embedding
 
-    lo, hi = m["guidance_range"]
-    online = base.with_guidance(m["embedding_dim"]).requires_grad_(True)
+    lo, hi = m.get("guidance_range", (0.0, 0.0))
+    online = (base.with_guidance(m["embedding_dim"]) if hi > 0 else copy.deepcopy(base)).requires_grad_(True)
     target = EMA(online, m["target_ema"])
     loss = CMLoss(tier.scheduler, N=m["distill_steps"], distance=m["distance"], huber_c=m["huber_c"])
     g = torch.Generator().manual_seed(seed + 105)
 
     def step(idx, k):
+        if hi == 0:
+            return loss(online, target.model, base, tier.x[idx], tier.c[idx], g)
         w = torch.empty(len(idx)).uniform_(lo, hi, generator=g)
         emb = guidance_embedding(w, m["embedding_dim"])
         return loss(lambda z, t, c: online(z, t, c, emb), lambda z, t, c: target.model(z, t, c, emb), base,
@@ -249,7 +233,8 @@ def row_lcm(tier, run, m, seed, base):
                    after_step=lambda: target.update(online))
 
     def sample(c, steps, noise):
-        emb = guidance_embedding(torch.full((len(c),), float(m["sample_guidance"])), m["embedding_dim"])
+        emb = (guidance_embedding(torch.full((len(c),), float(m["sample_guidance"])), m["embedding_dim"])
+               if hi > 0 else None)
         times = schedule.few_step_timesteps(tier.scheduler.config.num_train_timesteps, m["distill_steps"],
                                             steps).tolist()
         return multistep_consistency(
@@ -322,7 +307,7 @@ def row_dmd2(tier, run, m, seed, base):
 
 
 ROWS = {"exact": row_exact, "ldm_sr": row_ldm_sr, "dpm_solver": row_dpm_solver, "cdd": row_cdd, "cm": row_cm,
-        "gd": row_gd, "sid": row_sid, "sid_lsg": row_sid, "dmd2": row_dmd2, "lcm": row_lcm}
+        "gd": row_gd, "sid": row_sid, "sid_lsg": row_sid, "dmd2": row_dmd2, "lcm": row_cm}
 
 
 def _ddim_sampler(tier, net, spacing: str):
@@ -419,14 +404,11 @@ def run(cfg: dict, scheduler, out_dir: str, train_seed: int | None) -> tuple["pd
 
 def summary(per_condition: "pd.DataFrame") -> "pd.DataFrame":
     """table.csv: each run and step count, metrics averaged over test conditions and training seeds."""
-    metrics = ["energy_distance", "mean_sq_error", "mode_coverage"]
-    per_seed = per_condition.groupby(["run", "method", "steps", "train_seed"], sort=False)[metrics].mean()
+    per_seed = per_condition.groupby(["run", "method", "steps", "train_seed"], sort=False)[list(METRICS)].mean()
     table = per_seed.groupby(["run", "method", "steps"], sort=False).agg(["mean", "std", "count"])
     table.columns = [f"{m}_{stat}" if stat != "count" else "train_seeds" for m, stat in table.columns]
     return table.loc[:, ~table.columns.duplicated()].reset_index()
 
-
-METRICS = ("energy_distance", "mean_sq_error", "mode_coverage")
 
 
 def cells(per_condition: "pd.DataFrame") -> dict:
@@ -513,9 +495,15 @@ def steps_figure(table: "pd.DataFrame", out_png: str) -> None:
                  out_png, reference={m: floor[f"{m}_mean"] for m in METRICS}, reference_label="floor")
 
 
-def test_conditions(cfg: dict) -> tuple["toy.SRMixture", torch.Tensor]:
-    """The tier's problem and test conditions without fitting anything (the figures'): ``Tier``'s draws."""
+def problem_of(cfg: dict) -> "toy.SRMixture":
     p = cfg["known_answer"]["problem"]
-    problem = toy.SRMixture(p["d"], p["pairs"], 4, p["sigma_c"], p["seed"])
+    return toy.SRMixture(p["d"], p["pairs"], 4, p["sigma_c"], p["seed"])
+
+
+def test_set(cfg: dict, problem: "toy.SRMixture") -> tuple[torch.Tensor, torch.Tensor]:
+    """The test conditions (independent draws of the joint) and exact posterior samples of each (the reference);
+    no fitting, so the figures draw the same conditions as the jobs."""
+    k = cfg["known_answer"]
     g = torch.Generator().manual_seed(cfg["seed"] + 2)
-    return problem, problem.pairs(cfg["known_answer"]["test_conditions"], g)[1]
+    c = problem.pairs(k["test_conditions"], g)[1]
+    return c, problem.posterior(c).sample(k["samples_per_condition"], g)
