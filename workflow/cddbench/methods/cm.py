@@ -35,11 +35,6 @@ def f(net, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, sched) -> torch
     return schedule.predict(net, z, t, cond, sched, space="x")[0]
 
 
-def unet_net(unet, w_embedding: torch.Tensor | None = None):
-    """An LDM-SR-shaped UNet as ``(z, t, cond) -> output``; LCM's also sees the guidance scale's embedding."""
-    return lambda z, t, cond: models.unet_forward(unet, z, t, cond, w_embedding)
-
-
 class CMLoss:
     """Consistency distillation (Song et al. 2023, Algorithm 2) with LCM's skipping-step solver:
         L = d( f_theta(z_t, t, c), sg(f_ema(z_s, s, c)) ),   z_s = DDIM step of the teacher from z_t to s = t - k
@@ -80,10 +75,10 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
 
     def step_loss(idx, step):
         if hi == 0:
-            return loss(unet_net(online), unet_net(target.model), teacher_net, ts.x0[idx], ts.cond[idx], g)
+            return loss(concat_net(online), concat_net(target.model), teacher_net, ts.x0[idx], ts.cond[idx], g)
         w = torch.empty(len(idx)).uniform_(lo, hi, generator=g)
         w_embedding = models.guidance_embedding(w, m["embedding_dim"]).to(ts.x0.device)
-        return loss(unet_net(online, w_embedding), unet_net(target.model, w_embedding), teacher_net, ts.x0[idx],
+        return loss(concat_net(online, w_embedding), concat_net(target.model, w_embedding), teacher_net, ts.x0[idx],
                     ts.cond[idx], g, w.to(ts.x0.device).view(-1, 1, 1, 1))
 
     unet = fit(online, step_loss,
@@ -109,7 +104,7 @@ def load(ctx, model_dir: str):
         w_emb = (models.guidance_embedding(torch.full((len(lr),), float(m["sample_guidance"])),
                                            unet.config.time_cond_proj_dim).to(ctx.device) if lcm else None)
         times = schedule.few_step_timesteps(sched.config.num_train_timesteps, m["distill_steps"], steps).tolist()
-        net = unet_net(unet, w_emb)
+        net = concat_net(unet, w_emb)
         x = multistep_consistency(lambda z, t: f(net, z, torch.full((len(z),), t, device=z.device), cond, sched),
                                   times, noise.to(ctx.device), sched)
         return models.decode(vae, x)

@@ -107,11 +107,12 @@ def guided(net, kappa):
     return out
 
 
-def concat_net(unet):
+def concat_net(unet, w_embedding: torch.Tensor | None = None):
     """A UNet as the callable every loss takes, ``(z, t, cond) -> output``: the LR concatenated to z (LDM-SR's
-    shape), or z alone for ``cond=None`` (the unconditional teacher). The losses take callables so that closed forms
-    and small MLPs stand in for the UNet (the tests, the known-answer tier)."""
-    return lambda z, t, cond: models.unet_forward(unet, z, t, cond)
+    shape), or z alone for ``cond=None`` (the unconditional teacher); LCM's student also sees the guidance scale's
+    embedding. The losses take callables so that closed forms and small MLPs stand in for the UNet (the tests, the
+    known-answer tier)."""
+    return lambda z, t, cond: models.unet_forward(unet, z, t, cond, w_embedding)
 
 
 def images_seen(tcfg: dict) -> int:
