@@ -311,10 +311,9 @@ ROWS = {"exact": row_exact, "ldm_sr": row_ldm_sr, "dpm_solver": row_dpm_solver, 
 
 
 def _ddim_sampler(tier, net, spacing: str):
-    from diffusers import DDIMScheduler
+    from cddbench.models import ddim_scheduler
 
-    ddim = DDIMScheduler.from_config(tier.scheduler.config, clip_sample=False, set_alpha_to_one=True,
-                                     timestep_spacing=spacing)
+    ddim = ddim_scheduler(tier.scheduler.config, spacing)
     return lambda c, steps, noise: schedule.solve(net, noise, c, ddim, steps)
 
 

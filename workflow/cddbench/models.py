@@ -201,6 +201,14 @@ def load_scheduler(model_dir: str) -> DDPMScheduler:
     return DDPMScheduler.from_pretrained(os.path.join(model_dir, "scheduler"))
 
 
+def ddim_scheduler(config, spacing: str):
+    """The benchmark's DDIM sampler on a training schedule: eta 0, no clipping, the clean end point at alpha = 1,
+    ``spacing`` the grid (``trailing``: the first of few steps at t = 999)."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler.from_config(config, clip_sample=False, set_alpha_to_one=True, timestep_spacing=spacing)
+
+
 @torch.no_grad()
 def encode(vae, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
     """HR images in [-1, 1] -> scaled latents (posterior mode: deterministic)."""

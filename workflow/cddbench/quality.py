@@ -63,15 +63,13 @@ def _by_steps(cells: dict[paired.Cell, list[paired.Replicate]], run: str) -> dic
 @torch.no_grad()
 def teacher_samples(ctx, n: int, seed: int, scheduler=None) -> torch.Tensor:
     """``n`` unconditional samples of the teacher, by DDIM with the config's ``teacher.grid_steps`` (the gates'), or
-    by another diffusers ``scheduler`` whose timesteps are set (the lab's teacher diagnostic compared samplers, docs/lab/experiments.md)."""
-    from diffusers import DDIMScheduler
-
+    by another diffusers ``scheduler`` whose timesteps are set (the lab's teacher diagnostic compared samplers,
+    docs/lab/experiments.md)."""
     vae = models.load_autoencoder(ctx.vae_dir).to(ctx.device)
     unet = models.load_unet(os.path.join(ctx.teacher_dir, "unet")).to(ctx.device)
     if scheduler is None:
-        scheduler = DDIMScheduler.from_config(models.load_scheduler(ctx.teacher_dir).config, clip_sample=False,
-                                              timestep_spacing=ctx.cfg["sampler"]["timestep_spacing"],
-                                              set_alpha_to_one=True)
+        scheduler = models.ddim_scheduler(models.load_scheduler(ctx.teacher_dir).config,
+                                          ctx.cfg["sampler"]["timestep_spacing"])
         scheduler.set_timesteps(ctx.cfg["teacher"]["grid_steps"])
     c, s = unet.config.in_channels, unet.config.sample_size
     z = initial_noise([f"teacher/{i}" for i in range(n)], (c, s, s), seed).to(ctx.device)

@@ -97,8 +97,5 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
 
 
 def load(ctx, model_dir: str):
-    from diffusers import DDIMScheduler
-
-    ddim = DDIMScheduler.from_config(models.load_scheduler(model_dir).config, clip_sample=False, set_alpha_to_one=True,
-                                     timestep_spacing="trailing")  # the grid it was distilled on
+    ddim = models.ddim_scheduler(models.load_scheduler(model_dir).config, "trailing")  # the grid it was distilled on
     return scheduler_sampler(ctx, model_dir, ddim)

@@ -42,8 +42,5 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
 
 
 def load(ctx, model_dir: str):
-    from diffusers import DDIMScheduler
-
-    ddim = DDIMScheduler.from_config(models.load_scheduler(model_dir).config, clip_sample=False, set_alpha_to_one=True,
-                                     timestep_spacing=ctx.cfg["sampler"]["timestep_spacing"])
+    ddim = models.ddim_scheduler(models.load_scheduler(model_dir).config, ctx.cfg["sampler"]["timestep_spacing"])
     return scheduler_sampler(ctx, model_dir, ddim)
