@@ -170,3 +170,30 @@ def test_cm_loss_is_zero_at_the_consistency_function_of_its_own_teacher(tier):
     at_fixed_point = loss(consistent, consistent, teacher, x, c, torch.Generator().manual_seed(1))["loss"]
     denoiser = loss(teacher, teacher, teacher, x, c, torch.Generator().manual_seed(1))["loss"]
     assert at_fixed_point < 1e-8 and denoiser > 1e-3, (at_fixed_point, denoiser)
+
+
+def test_cdd_guidance_term_is_least_at_the_exact_conditional_denoiser(tier):
+    """CDD's conditional guidance (paper 4.3, ``l2_latent``) regresses x_hat(z_t, c, t) on the clean x: its expected
+    value is least at the posterior mean E[x | z_t, c], the exact conditional denoiser. On the line from there to the
+    exact *unconditional* denoiser, x_hat_rho = x_cond + rho (x_uncond - x_cond), the loss is a parabola in rho whose
+    vertex is at 0; CDDLoss's own guidance value, on common random numbers (the same t, x, noise for every rho), puts
+    it there within 0.05, and the unconditional end (rho = 1) costs more."""
+    from cddbench.methods.cdd import CDDLoss, guidance_distance
+
+    sched = tier.scheduler
+    cond_net = ka.toy.ExactModel(tier.problem, sched, conditional=True)
+    uncond_net = ka.toy.ExactModel(tier.problem, sched, conditional=False)
+    gen = torch.Generator().manual_seed(0)
+    x, c = tier.problem.pairs(8192, gen)
+    loss = CDDLoss(None, sched, guidance_distance("l2_latent", None, {}), N=50, lambda_=1.0, predictor="prev",
+                   predictor_weights="online", space="eps", distance="l2", huber_c=0.001, time_sampling="per_sample")
+
+    def guidance(rho):  # the prediction is affine in x_hat, so mixing the outputs mixes the x_hats
+        net = lambda z, t, cond: (1 - rho) * cond_net(z, t, cond) + rho * uncond_net(z, t, cond)
+        with torch.no_grad():
+            return float(loss(net, net, x.float(), c.float(), None, torch.Generator().manual_seed(1))["guidance"])
+
+    low, mid, high = guidance(-1.0), guidance(0.0), guidance(1.0)
+    curvature = low + high - 2 * mid
+    vertex = (low - high) / (2 * curvature)
+    assert curvature > 0 and abs(vertex) < 0.05 and high > mid, (low, mid, high, vertex)

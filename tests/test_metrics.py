@@ -210,6 +210,20 @@ def test_colour_error_is_the_mean_channel_shift_in_grey_levels():
     assert np.allclose(colour_error(texture, hr), 0)
 
 
+def test_frechet_distance_in_the_datas_span_equals_clean_fids_in_all_features():
+    """Fewer images than features: the FD in the span of the data (frechet_distance) is clean-fid's FD in all d."""
+    from cleanfid.fid import fid_from_feats
+
+    metrics._sqrtm_with_disp()
+    rng = np.random.default_rng(3)
+    mix = rng.normal(size=(40, 256))  # correlated features, as a network's are
+    f1 = rng.normal(size=(30, 40)) @ mix
+    f2 = (rng.normal(size=(25, 40)) * 1.3 + 0.4) @ mix + 0.1
+    assert metrics.frechet_distance(f1, f2) == pytest.approx(float(fid_from_feats(f1, f2)), rel=1e-6)
+    many = rng.normal(size=(300, 20)), rng.normal(size=(300, 20)) + 0.3  # more images than features: clean-fid as is
+    assert metrics.frechet_distance(*many) == float(fid_from_feats(*many))
+
+
 def test_kernel_distance_equals_clean_fids_for_the_same_seed():
     from cleanfid.fid import kernel_distance as clean_kd
 

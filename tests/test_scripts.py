@@ -1,5 +1,5 @@
 """The maintainers' scripts in workflow/scripts/ run (results_page.py and lr_quality.py run on the smoke DAG's results
-in tests/test_workflow.py; this one needs no run)."""
+in tests/test_workflow.py, rehearsal_assets.py in tests/test_rehearsal.py; this one needs no run)."""
 import os
 import re
 import subprocess

@@ -112,8 +112,7 @@ def _evaluate_folder(cfg: dict, ecfg: dict, sample_dir: str, hr: np.ndarray, pho
     with open(f"{sample_dir}/timing.json") as f:
         timing = json.load(f)
     record = {**timing, "metric_backend": backend, "resolution": int(hr.shape[1]),
-              "proxy_note": None if backend == "standard" else
-              "fd_proxy/kd_proxy/lpips_proxy use a seeded random AlexNet; not comparable to published FID/LPIPS"}
+              "proxy_note": metrics.NOTES[backend]}
     values, arrays = measure_images(read_folder(sample_dir), hr, ref_feats, backend, ecfg, cfg["seed"],
                                     photos=photos)
     record.update(values, n_photos=len(arrays["photos"]))

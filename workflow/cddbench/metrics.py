@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 INCEPTION_FILE = "inception-2015-12-05.pt"
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+STAND_IN_MARKER = "STAND-IN.txt"  # in a weights folder of random stand-ins (the dress rehearsal's): backend "stand-in"
 WEIGHT_URLS = {
     INCEPTION_FILE: "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
     ALEXNET_FILE: "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
@@ -40,7 +41,9 @@ PROXY = Names("fd_proxy", "kd_proxy", "lpips_proxy")
 
 
 def resolve_backend(ecfg: dict) -> str:
-    """'standard' or 'proxy' from ``evaluate.metric_backend`` (auto | standard | proxy) and the weights folder."""
+    """'standard' or 'proxy' from ``evaluate.metric_backend`` (auto | standard | proxy) and the weights folder;
+    'stand-in' where that folder holds random-weight stand-ins (``STAND_IN_MARKER``): the standard code path, every
+    record labelled, numbers meaningless."""
     wanted, folder = ecfg["metric_backend"], ecfg.get("weights_dir") or ""
     present = all(os.path.isfile(os.path.join(folder, f)) for f in WEIGHT_URLS)
     if wanted == "standard" and not present:
@@ -49,12 +52,24 @@ def resolve_backend(ecfg: dict) -> str:
             f"invalid config at evaluate.weights_dir: metric_backend=standard needs {missing} in {folder!r}; "
             "run `snakemake --cores 1 download_metric_weights` on a machine with network, or use 'auto'/'proxy'.")
     if wanted == "auto":
-        return "standard" if present else "proxy"
+        wanted = "standard" if present else "proxy"
+    if wanted == "standard" and os.path.isfile(os.path.join(folder, STAND_IN_MARKER)):
+        return "stand-in"
     return wanted
 
 
+NOTES = {  # what a record / table says of its numbers, by backend
+    "standard": None,
+    "proxy": "fd_proxy/kd_proxy/lpips_proxy use a seeded random AlexNet (the standard Inception / AlexNet weights were "
+             "not available); not comparable to published FID/LPIPS",
+    "stand-in": "STAND-IN metric networks with random weights (a code-path rehearsal): the fid/kid/lpips columns are "
+                "not FID/KID/LPIPS and mean nothing",
+}
+
+
 def names(backend: str) -> Names:
-    return STANDARD if backend == "standard" else PROXY
+    # stand-ins run the standard code path, column names included; their records and tables say "stand-in"
+    return PROXY if backend == "proxy" else STANDARD
 
 
 # ---------------------------------------------------------------- feature extractors for FD / KD
@@ -110,7 +125,7 @@ class FeatureSpace:
         from cleanfid.resize import make_resizer
 
         self.backend, self.device = backend, ecfg.get("device", "cpu")
-        if backend == "standard":
+        if backend != "proxy":
             from cleanfid.inception_torchscript import InceptionV3W
 
             self.model = InceptionV3W(ecfg["weights_dir"], download=False, resize_inside=False).eval()
@@ -133,10 +148,22 @@ class FeatureSpace:
 
 
 def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
+    """clean-fid's FD (``fid_from_feats``) of two feature sets, in the span of their data where that is smaller than
+    the feature dimension. Fewer images than features (Inception's 2048; the paper setting's ~600 test images, a small
+    test set) make both covariances rank-deficient: every term of the FD lives in the span of the centred rows and the
+    mean difference, so with an orthonormal basis Q of it (r columns) the features x Q give the same FD to rounding,
+    with clean-fid's r x r matrix square root for its 2048 x 2048 one (scipy: ~30 s on one core of this machine at
+    2048, whatever the rank; tests/test_metrics.py checks the two agree)."""
     from cleanfid.fid import fid_from_feats
 
     _sqrtm_with_disp()
-    return float(fid_from_feats(f1, f2))
+    x, y = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
+    mx, my = x.mean(0), y.mean(0)
+    span = np.concatenate([x - mx, y - my, (mx - my)[None]])
+    if len(span) < x.shape[1]:
+        q, _ = np.linalg.qr(span.T)  # d x r, r = n1 + n2 + 1
+        x, y = x @ q, y @ q
+    return float(fid_from_feats(x, y))
 
 
 def _sqrtm_with_disp() -> None:
@@ -300,7 +327,7 @@ class Lpips:
         self.size = ecfg.get("lpips_size")
         with torch.random.fork_rng(devices=[]), _classifier_left_uninitialised():
             torch.manual_seed(ecfg["proxy_seed"])
-            if backend == "standard":
+            if backend != "proxy":
                 self.net = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
                 state = torch.load(os.path.join(ecfg["weights_dir"], ALEXNET_FILE), map_location="cpu",
                                    weights_only=True)

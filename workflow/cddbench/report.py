@@ -7,7 +7,7 @@ import os
 
 import pandas as pd
 
-from cddbench import methods
+from cddbench import methods, metrics
 from cddbench.paper import BEYOND, LABELS, NOT_RUN, PAPER_VALUES, PEERS, TABLE1
 
 PAPER_ROWS = {(run, steps) for run, steps, _ in TABLE1}
@@ -144,9 +144,7 @@ def table_notes(table: pd.DataFrame, gates: dict) -> str:
     """The protocol under the table: backend, images, seeds, and the quality gates' verdicts."""
     backend = table["metric_backend"].iloc[0]
     lines = [f"- Metric backend: **{backend}**"
-             + ("" if backend == "standard" else
-                " — `fd_proxy`, `kd_proxy`, `lpips_proxy` use a seeded *random* AlexNet (the standard Inception / "
-                "AlexNet weights were not available); their values are not comparable to the paper's FID / LPIPS."),
+             + ("" if backend == "standard" else f" — {metrics.NOTES[backend]}."),
              f"- Test images: {int(table['n_images'].iloc[0])}; cells are mean ± std over "
              f"{int(table['n_train_seeds'].max())} training x {int(table['n_seeds'].max())} sampling seed(s), in "
              f"brackets the 95% interval over the {_count(table, 'n_photos')} test photographs and the training "

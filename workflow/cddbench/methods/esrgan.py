@@ -161,13 +161,15 @@ def train(ctx, out_dir: str, log_csv: str) -> dict:
             d_opt.step()
         return {**loss.generator_loss(fake, hr[idx], disc, step), "discriminator": d_loss.detach()}
 
-    gen = fit(gen, loss_fn, m["train"], len(hr), seed, log_csv, ctx.run, precision=ctx.cfg["precision"],
+    ema = fit(gen, loss_fn, m["train"], len(hr), seed, log_csv, ctx.run, precision=ctx.cfg["precision"],
               checkpoint=checkpoint_at(ctx.checkpoint_dir, "train", ctx.cfg, disc=disc, d_opt=d_opt))
     os.makedirs(out_dir, exist_ok=True)
-    torch.save(gen.state_dict(), os.path.join(out_dir, "generator.pt"))
+    torch.save(ema.state_dict(), os.path.join(out_dir, "generator.pt"))
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump({"generator": m["generator"], "discriminator": m["discriminator"]}, f, indent=1)
-    return write_info(out_dir, gen, [gen], images_seen=images_seen(m["train"]))
+    # the trained count from the online generator: fit's EMA copy (ema_decay > 0, the paper config's) has no trainable
+    # parameters, and counted 0 before the dress rehearsal ran that path
+    return write_info(out_dir, gen, [ema], images_seen=images_seen(m["train"]))
 
 
 def load(ctx, model_dir: str):
