@@ -8,12 +8,12 @@
   with an ``image`` column), cut from photographs inside the installed wheels, read by ``data.source: hub:<folder>``.
 - ``metric-weights/``: RANDOM-WEIGHT STAND-INS for the standard metric networks under their file names (a small
   TorchScript network with clean-fid's Inception interface, 2048 features of a 299 px image; torchvision's AlexNet
-  convolutional layers, which LPIPS loads) and the marker file
-  ``STAND-IN.txt``, which makes ``cddbench.metrics`` label every number made with them ``stand-in`` (test only).
+  convolutional layers, which LPIPS loads) and the marker file ``STAND-IN.txt``, which makes ``cddbench.metrics``
+  label every number made with them ``stand-in`` (test only).
 
     python workflow/scripts/rehearsal_assets.py rehearsal
 
-Every weight is drawn from ``--seed``: the same call writes the same folders.
+Every weight is drawn from torch's generator seeded with ``--seed``.
 """
 from __future__ import annotations
 
