@@ -15,17 +15,16 @@ import pandas as pd
 import pytest
 from safetensors.torch import load_file
 
-from cddbench import config, data, methods
-from test_workflow import ENV, SNAKEMAKE
+from cddbench import config, data, methods, models
+from test_workflow import ENV, SNAKEMAKE, _workdir
 
 OFFLINE = {**ENV, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 CONFIGS = ["configs/paper.yaml", "configs/rehearsal.yaml"]
 
 
 def _rehearsal_workdir(repo, tmp):
-    for name in ("Snakefile", "config.yaml", "constraints.txt", "rules", "workflow", "envs", "profiles", "configs"):
-        src = os.path.join(repo, name)
-        (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, os.path.join(tmp, name))
+    _workdir(repo, tmp)  # the smoke test's copy of the workflow, plus the overlays
+    shutil.copytree(os.path.join(repo, "configs"), os.path.join(tmp, "configs"))
     out = subprocess.run([sys.executable, "workflow/scripts/rehearsal_assets.py", "rehearsal"], cwd=tmp,
                          capture_output=True, text=True, timeout=300, env=OFFLINE)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -88,7 +87,7 @@ def test_paper_path_dress_rehearsal_end_to_end(repo, tmp_path):
     # the teacher is the SD-shaped folder: its VAE (4 channels, f = 8), its UNet, the empty prompt through its CLIP
     teacher = load_file(os.path.join(res, "models", "teacher", "unet", "diffusion_pytorch_model.safetensors"))
     assert "prompt_embedding" not in teacher  # the prompt is saved beside the weights (models.PROMPT_FILE)
-    prompt = load_file(os.path.join(res, "models", "teacher", "unet", "prompt_embedding.safetensors"))
+    prompt = load_file(os.path.join(res, "models", "teacher", "unet", models.PROMPT_FILE))
     assert next(iter(prompt.values())).shape == (1, 77, 32)  # 77 CLIP tokens x the text encoder's width
     runs = pd.read_csv(os.path.join(res, "runs.csv"))
     paper = config.load(os.path.join(wd, "config.yaml"), *[os.path.join(wd, c) for c in CONFIGS])
