@@ -79,3 +79,11 @@ def test_the_overlay_adds_one_training_free_row_compared_with_esrgan_and_bicubic
     names = [c.name for c in family["realesrgan_x4plus"]]
     assert any("beats esrgan-1" in n for n in names) and any("beats bicubic-0" in n for n in names)
     assert len(names) == 4  # two references x (FD, LPIPS)
+
+
+def test_the_model_s_per_image_progress_lines_stay_out_of_the_job_log(model, pairs, capfd):
+    """ncnn writes "0.00%" to stderr from C once per image (2,046 lines in a default sampling job's log)."""
+    capfd.readouterr()
+    model(pairs[0], 1, None)
+    out, err = capfd.readouterr()
+    assert "%" not in out and "%" not in err

@@ -226,3 +226,21 @@ def test_the_tiers_page_compares_only_claims_both_tiers_decided():
     rows = [line for line in claims.tiers_markdown(images, toy).splitlines() if line.startswith("| ") and
             line[2].isdigit()]
     assert [r.rsplit("|", 2)[1].strip() for r in rows] == ["yes", "**no**", "—"]
+
+
+def test_an_anchor_s_family_names_its_own_references_and_claim_numbers_stay_integers(tmp_path):
+    """The released Real-ESRGAN (configs/anchors.yaml) is compared with esrgan-1 and bicubic-0, and claims.md's
+    heading says so (not Ours-4 / LDM-SR-200, the references of other external models); its rows have no claim,
+    and the CSV still writes the paper's claims as 1..7, not 1.0..7.0."""
+    cells = _cells(good=1.0, bad=2.0, noise=0.01, trend=0.2, ldm200=0.9)
+    cells[("esrgan", 1)] = cells[("cm", 4)]
+    cells[("bicubic", 0)] = [paired.Replicate(0, r.values, r.loo, trained=False) for r in cells[("cm", 4)][:1]]
+    cells[("realesrgan_x4plus", 1)] = [paired.Replicate(0, r.values, r.loo, trained=False)
+                                       for r in cells[("cdd", 4)][:1]]
+    table, comparisons = claims.evaluate(cells)
+    md = claims.to_markdown(table, comparisons)
+    assert "realesrgan_x4plus (an external model, not a claim of the paper) against esrgan-1 and bicubic-0" in md
+    assert "against Ours-4" not in md
+    comparisons.to_csv(tmp_path / "c.csv", index=False)
+    written = pd.read_csv(tmp_path / "c.csv", dtype=str, keep_default_na=False)
+    assert set(written["claim"]) == {"1", "2", "3", "4", "5", "6", "7", ""}

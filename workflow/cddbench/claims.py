@@ -161,14 +161,18 @@ EXTERNAL_REFERENCES = [(OURS, 4), ("ldm_sr", 200)]
 ANCHOR_REFERENCES = {"realesrgan_x4plus": [("esrgan", 1), ("bicubic", 0)]}
 
 
+def external_references(run: str) -> list[tuple[str, int]]:
+    """The (run, steps) cells an external model or anchor is compared with."""
+    return ANCHOR_REFERENCES.get(run, EXTERNAL_REFERENCES)
+
+
 def external_comparisons(cells) -> dict[str, list[Comparison]]:
     """{external run: "it beats each reference" on FD and LPIPS at each of its step counts}, one family per run."""
     fd, lp = _names(cells)
     runs = sorted({r for r, _ in cells if r == "external" or r.startswith("external-") or r in ANCHOR_REFERENCES})
     return {run: [Comparison(f"{m}: {run}-{s} beats {ref}-{rs}", m, {(run, s): 1.0, (ref, rs): -1.0},
                              baseline=(ref, rs))
-                  for s in _steps(cells, run) for ref, rs in ANCHOR_REFERENCES.get(run, EXTERNAL_REFERENCES)
-                  for m in (fd, lp)]
+                  for s in _steps(cells, run) for ref, rs in external_references(run) for m in (fd, lp)]
             for run in runs}
 
 
@@ -317,7 +321,9 @@ def evaluate(cells: dict[paired.Cell, list[paired.Replicate]]) -> tuple[pd.DataF
         rows += decide_family(comparisons, cells, f"external {run}")
     for run, comparisons in peer_comparisons(cells).items():  # beyond the paper (results/peers.md)
         rows += decide_family(comparisons, cells, f"peer {run}")
-    return pd.DataFrame(claims), pd.DataFrame(rows)
+    rows = pd.DataFrame(rows)
+    rows["claim"] = rows["claim"].astype("Int64")  # the families beyond the paper's claims have none (not 1.0, 2.0)
+    return pd.DataFrame(claims), rows
 
 
 RULE = ("Intervals over test photographs (delete-one-photo jackknife) and training runs (`cddbench.paired`; "
@@ -351,9 +357,11 @@ def to_markdown(claims: pd.DataFrame, comparisons: pd.DataFrame, unit: str = "ph
               + " |" for r in claims.itertuples()]
     sections = [(f"claim {r.claim}", f"Claim {r.claim} ({r.verdict}), judged on {r.metrics}:")
                 for r in claims.itertuples()]
-    sections += [(k, f"{k[len('external '):]} (an external model, not a claim of the paper) against Ours-4 and "
-                     "LDM-SR-200, one family:") for k in dict.fromkeys(comparisons.get("family", []))
+    externals = [k[len("external "):] for k in dict.fromkeys(comparisons.get("family", []))
                  if k.startswith("external ")]
+    sections += [(f"external {run}", f"{run} (an external model, not a claim of the paper) against "
+                  + " and ".join(f"{ref}-{steps}" for ref, steps in external_references(run)) + ", one family:")
+                 for run in externals]
     for family, title in sections:
         lines += ["", title, *_comparison_lines(comparisons, family, unit)]
     return "\n".join(lines)

@@ -42,16 +42,19 @@ def engine():
 
 
 @contextlib.contextmanager
-def _quiet_stdout():
-    """The ncnn library prints a progress line per image from C; keep it out of the job log."""
-    fd = os.dup(1)
+def _quiet_progress():
+    """The ncnn library prints a progress line per image ("0.00%") to stderr from C, 2,046 lines a job; keep them
+    out of the job log. Only the model call runs inside: its failures still raise, and ``upscale`` checks sizes."""
+    saved = [os.dup(1), os.dup(2)]
     try:
         with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
+            for fd in (1, 2):
+                os.dup2(null.fileno(), fd)
             yield
     finally:
-        os.dup2(fd, 1)
-        os.close(fd)
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 MIN_SIDE = 16  # the ncnn build returns a black image for an 8 px input (measured); from 16 px on it is right
@@ -75,7 +78,7 @@ def load(ctx, model_dir=None):
     model = engine()
 
     def sample(lr: torch.Tensor, steps: int, noise: torch.Tensor | None) -> torch.Tensor:
-        with _quiet_stdout():  # once per batch, not per image
+        with _quiet_progress():  # once per batch, not per image
             return data.to_tensor([upscale(model, a) for a in data.to_uint8(lr)])
 
     return sample
