@@ -87,6 +87,8 @@ BAD = [
     ("variants.cdd", {"guidance.scale": [1]}, "variants.cdd.guidance.scale", "has no key 'guidance.scale'"),
     ("variants.cdd", {"regime": ["full"]}, "variants.cdd.regime", "is the default value"),  # not a variant
     ("variants.cdd", {"steps": [[1, 64]]}, "methods.cdd.steps", "at most distill_steps"),  # checked per variant too
+    # what `snakemake --config 'train_seeds=[0, 1]'` hands over: the error says how to give the list instead
+    ("train_seeds", ["0", "1"], "train_seeds.0", "arrives as strings: put it in a --configfile overlay"),
 ]
 
 

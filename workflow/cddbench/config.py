@@ -110,7 +110,11 @@ def _check_schema(cfg: dict) -> None:
     if errors:
         e = errors[0]
         key = ".".join(str(p) for p in e.absolute_path) or "(top level)"
-        raise ValueError(f"invalid config at {key}: {e.message}")
+        hint = ""
+        if isinstance(e.instance, str) and e.validator == "type" and e.validator_value in ("integer", "number"):
+            # snakemake --config KEY=[0, 1] hands list items over as strings
+            hint = " (a list given by `snakemake --config` arrives as strings: put it in a --configfile overlay)"
+        raise ValueError(f"invalid config at {key}: {e.message}{hint}")
 
 
 def runs(cfg: dict) -> dict[str, dict]:
