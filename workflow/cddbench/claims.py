@@ -357,11 +357,10 @@ def to_markdown(claims: pd.DataFrame, comparisons: pd.DataFrame, unit: str = "ph
               + " |" for r in claims.itertuples()]
     sections = [(f"claim {r.claim}", f"Claim {r.claim} ({r.verdict}), judged on {r.metrics}:")
                 for r in claims.itertuples()]
-    externals = [k[len("external "):] for k in dict.fromkeys(comparisons.get("family", []))
-                 if k.startswith("external ")]
-    sections += [(f"external {run}", f"{run} (an external model, not a claim of the paper) against "
-                  + " and ".join(f"{ref}-{steps}" for ref, steps in external_references(run)) + ", one family:")
-                 for run in externals]
+    sections += [(k, f"{k.removeprefix('external ')} (an external model, not a claim of the paper) against "
+                  + " and ".join(f"{r}-{s}" for r, s in external_references(k.removeprefix("external ")))
+                  + ", one family:")
+                 for k in dict.fromkeys(comparisons.get("family", [])) if k.startswith("external ")]
     for family, title in sections:
         lines += ["", title, *_comparison_lines(comparisons, family, unit)]
     return "\n".join(lines)

@@ -111,8 +111,10 @@ def _check_schema(cfg: dict) -> None:
         e = errors[0]
         key = ".".join(str(p) for p in e.absolute_path) or "(top level)"
         hint = ""
-        if isinstance(e.instance, str) and e.validator == "type" and e.validator_value in ("integer", "number"):
-            # snakemake --config KEY=[0, 1] hands list items over as strings
+        in_list = bool(e.absolute_path) and isinstance(e.absolute_path[-1], int)
+        number = e.validator == "type" and e.validator_value in ("integer", "number")
+        if in_list and number and isinstance(e.instance, str):
+            # snakemake --config KEY=[0, 1] hands list items over as strings (a scalar it parses as YAML)
             hint = " (a list given by `snakemake --config` arrives as strings: put it in a --configfile overlay)"
         raise ValueError(f"invalid config at {key}: {e.message}{hint}")
 
